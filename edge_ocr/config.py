@@ -1,0 +1,596 @@
+"""One YAML file -> typed, frozen settings; every problem is reported at once, by key path.
+
+Each section is a frozen dataclass whose fields carry their own check (see `_opt`). The loader
+walks the YAML against these dataclasses, collects every unknown key, wrong type, out-of-range
+value and missing file as `key.path: problem, got value`, and raises one ConfigError listing them
+all. Raw YAML never leaves this module. config/edge-ocr.yaml documents every key and default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from edge_ocr.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edge_ocr.mqtt import MqttSettings
+
+SOURCE_TYPES = ("folder", "opencv", "picamera")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+IMAGE_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.bmp", "*.JPG", "*.JPEG", "*.PNG", "*.BMP")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TOPIC_RE = re.compile(r"^[^#+\x00]+$")
+
+
+class Secret:
+    """A string that never shows itself in a repr, str or log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _Bad(Exception):
+    """A value failed its check; the message says what was expected."""
+
+
+Check = Callable[[Any, "_Ctx"], Any]
+
+
+@dataclass
+class _Ctx:
+    """What checks need besides the value: where relative paths start, where errors go."""
+
+    base: Path
+    errors: list[str]
+    path: str = ""
+
+
+def _opt(default: Any, check: Check, *, factory: bool = False) -> Any:
+    """A config key: its default (MISSING for a required key) and the check its value must pass."""
+    meta = {"check": check}
+    if factory:
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --- checks: each returns the converted value or raises _Bad("must ...") ---------------------
+
+
+def integer(lo: int, hi: int) -> Check:
+    def check(v: Any, ctx: _Ctx) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise _Bad(f"must be an integer between {lo} and {hi}")
+        return v
+
+    return check
+
+
+def number(lo: float, hi: float) -> Check:
+    def check(v: Any, ctx: _Ctx) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            raise _Bad(f"must be a number between {lo:g} and {hi:g}")
+        return float(v)
+
+    return check
+
+
+def boolean(v: Any, ctx: _Ctx) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad("must be true or false")
+    return v
+
+
+def text(*, choices: tuple[str, ...] | None = None, regex: re.Pattern[str] | None = None,
+         what: str = "", nullable: bool = False) -> Check:
+    def check(v: Any, ctx: _Ctx) -> str | None:
+        if v is None and nullable:
+            return None
+        if choices is not None:
+            if not isinstance(v, str) or v not in choices:
+                raise _Bad("must be one of " + ", ".join(choices))
+            return v
+        if not isinstance(v, str) or not v:
+            raise _Bad("must be a non-empty string" + (" or null" if nullable else ""))
+        if regex is not None and not regex.match(v):
+            raise _Bad(f"must be {what}")
+        return v
+
+    return check
+
+
+def fs_path(*, kind: str | None = None, nullable: bool = False, parent: bool = False) -> Check:
+    """A filesystem path, relative to the config file's folder; `kind` file|dir must exist."""
+
+    def check(v: Any, ctx: _Ctx) -> Path | None:
+        if v is None and nullable:
+            return None
+        if isinstance(v, Path):
+            p = v
+        elif isinstance(v, str) and v:
+            p = Path(os.path.expanduser(v))
+        else:
+            raise _Bad("must be a path" + (" or null" if nullable else ""))
+        if not p.is_absolute():
+            p = ctx.base / p
+        if kind == "file" and not p.is_file():
+            raise _Bad("file not found")
+        if kind == "dir" and not p.is_dir():
+            raise _Bad("folder not found")
+        if parent and not p.parent.is_dir():
+            raise _Bad(f"folder {p.parent} not found")
+        return p
+
+    return check
+
+
+def regex_pattern(v: Any, ctx: _Ctx) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise _Bad("must be a regular expression string or null")
+    try:
+        re.compile(v)
+    except re.error as err:
+        raise _Bad(f"is not a valid regular expression ({err})") from err
+    return v
+
+
+def point_list(count: int, what: str) -> Check:
+    def check(v: Any, ctx: _Ctx) -> tuple[Any, ...] | None:
+        if v is None:
+            return None
+        if count == 4 and what == "rect":
+            ok = (isinstance(v, list) and len(v) == 4
+                  and all(_is_num(x) for x in v) and v[0] >= 0 and v[1] >= 0
+                  and v[2] > 0 and v[3] > 0)
+            if not ok:
+                raise _Bad("must be [x, y, width, height] with x, y >= 0 and width, height > 0")
+            return tuple(float(x) for x in v)
+        ok = (isinstance(v, list) and len(v) == count
+              and all(isinstance(p, list) and len(p) == 2 and all(_is_num(x) for x in p)
+                      for p in v))
+        if not ok:
+            raise _Bad("must be 4 points [[x, y], ...] clockwise from the text's top-left")
+        return tuple((float(p[0]), float(p[1])) for p in v)
+
+    return check
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def string_list(v: Any, ctx: _Ctx) -> tuple[str, ...]:
+    if not isinstance(v, list) or not v or not all(isinstance(s, str) and s for s in v):
+        raise _Bad("must be a non-empty list of strings")
+    return tuple(v)
+
+
+def rotation(v: Any, ctx: _Ctx) -> int:
+    if isinstance(v, bool) or v not in (0, 90, 180, 270):
+        raise _Bad("must be one of 0, 90, 180, 270")
+    return int(v)
+
+
+def allowed_chars(v: Any, ctx: _Ctx) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v:
+        raise _Bad("must be a non-empty string of characters or null")
+    return "".join(dict.fromkeys(v))
+
+
+def section(cls: type) -> Check:
+    def check(v: Any, ctx: _Ctx) -> Any:
+        return _load(cls, v, ctx)
+
+    return check
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def _default_model() -> Path:
+    from edge_ocr.recognizer import default_model_path  # light: onnxruntime loads lazily
+
+    return default_model_path()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The recognition model and how many CPU threads it and OpenCV may use."""
+
+    path: Path = _opt(_default_model, fs_path(kind="file"), factory=True)
+    threads: int = _opt(1, integer(1, 16))
+    opencv_threads: int = _opt(1, integer(0, 16))
+
+    def _problems(self) -> list[str]:
+        if not self.path.is_file():
+            return [f"path: model file not found, got '{self.path}'"]
+        return []
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    """A watched folder of image files, each read once."""
+
+    path: Path = _opt(Path("/var/lib/edge-ocr/inbox"), fs_path())
+    patterns: tuple[str, ...] = _opt(IMAGE_PATTERNS, string_list)
+    poll_seconds: float = _opt(0.5, number(0.05, 60))
+    settle_seconds: float = _opt(1.0, number(0, 3600))
+    incomplete_seconds: float = _opt(30.0, number(0, 86400))
+    done_action: str = _opt("move", text(choices=("move", "delete")))
+    done_dir: Path | None = _opt(None, fs_path(nullable=True))
+    failed_dir: Path | None = _opt(None, fs_path(nullable=True))
+    max_pixels: int = _opt(25_000_000, integer(1, 1_000_000_000))
+    max_file_bytes: int = _opt(50_000_000, integer(1, 10_000_000_000))
+
+    @property
+    def done_folder(self) -> Path:
+        return self.done_dir or self.path / "done"
+
+    @property
+    def failed_folder(self) -> Path:
+        return self.failed_dir or self.path / "failed"
+
+
+@dataclass(frozen=True)
+class OpencvConfig:
+    """A V4L2 camera index, a video file, or an RTSP/HTTP stream read through OpenCV."""
+
+    url: str | None = _opt(None, text(nullable=True))
+    device: int = _opt(0, integer(0, 63))
+    width: int | None = _opt(None, lambda v, c: None if v is None else integer(16, 8192)(v, c))
+    height: int | None = _opt(None, lambda v, c: None if v is None else integer(16, 8192)(v, c))
+    fps: float | None = _opt(None, lambda v, c: None if v is None else number(0.1, 240)(v, c))
+    reconnect_min_delay: float = _opt(1.0, number(0.01, 3600))
+    reconnect_max_delay: float = _opt(30.0, number(0.01, 3600))
+    loop: bool = _opt(False, boolean)
+
+
+@dataclass(frozen=True)
+class PicameraConfig:
+    """A Raspberry Pi camera through picamera2."""
+
+    camera: int = _opt(0, integer(0, 15))
+    width: int = _opt(1280, integer(16, 8192))
+    height: int = _opt(720, integer(16, 8192))
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where frames come from: one of the per-type sections, chosen by `type`."""
+
+    type: str = _opt("folder", text(choices=SOURCE_TYPES))
+    folder: FolderConfig = _opt(FolderConfig, section(FolderConfig), factory=True)
+    opencv: OpencvConfig = _opt(OpencvConfig, section(OpencvConfig), factory=True)
+    picamera: PicameraConfig = _opt(PicameraConfig, section(PicameraConfig), factory=True)
+
+    def _problems(self) -> list[str]:
+        out = []
+        if self.type == "folder" and not self.folder.path.is_dir():
+            out.append(f"folder.path: folder not found, got '{self.folder.path}'")
+        if self.opencv.reconnect_min_delay > self.opencv.reconnect_max_delay:
+            out.append("opencv.reconnect_min_delay: must not exceed reconnect_max_delay")
+        return out
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """How often camera sources take a frame, and how many frames may wait for recognition."""
+
+    rate: float = _opt(2.0, number(0.01, 60))
+    queue_size: int = _opt(4, integer(1, 100))
+
+
+@dataclass(frozen=True)
+class FieldConfig:
+    """One text line in the frame: where it is, how to turn it, what it may contain."""
+
+    name: str = _opt(dataclasses.MISSING, text(regex=_NAME_RE, what="1-64 of A-Z a-z 0-9 _ -"))
+    rect: tuple[float, float, float, float] | None = _opt(None, point_list(4, "rect"))
+    quad: tuple[tuple[float, float], ...] | None = _opt(None, point_list(4, "quad"))
+    rotate: int = _opt(0, rotation)
+    allowed: str | None = _opt(None, allowed_chars)
+    pattern: str | None = _opt(None, regex_pattern)
+    min_confidence: float = _opt(0.0, number(0, 1))
+
+
+@dataclass(frozen=True)
+class StabilizeConfig:
+    """Camera fields: publish a value once it wins `votes` of the last `window` frames."""
+
+    votes: int = _opt(3, integer(1, 100))
+    window: int = _opt(5, integer(1, 100))
+    gone_after: int = _opt(10, integer(1, 10_000))
+
+    def _problems(self) -> list[str]:
+        if self.votes > self.window:
+            return [f"votes: must not exceed window ({self.window}), got {self.votes}"]
+        return []
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """The broker connection and topics; the password comes from a file or systemd credential."""
+
+    host: str = _opt("localhost", text())
+    port: int = _opt(1883, integer(1, 65535))
+    client_id: str | None = _opt(None, text(nullable=True))
+    username: str | None = _opt(None, text(nullable=True))
+    password_file: Path | None = _opt(None, fs_path(kind="file", nullable=True))
+    credential: str = _opt("mqtt-password", text(regex=_NAME_RE, what="a credential name"))
+    tls: bool = _opt(False, boolean)
+    ca_file: Path | None = _opt(None, fs_path(kind="file", nullable=True))
+    cert_file: Path | None = _opt(None, fs_path(kind="file", nullable=True))
+    key_file: Path | None = _opt(None, fs_path(kind="file", nullable=True))
+    tls_insecure: bool = _opt(False, boolean)
+    keepalive: int = _opt(30, integer(5, 3600))
+    topic_prefix: str = _opt("edge-ocr", text(regex=_TOPIC_RE, what="a topic without + or #"))
+    qos: int = _opt(1, integer(0, 1))
+    reconnect_min_delay: float = _opt(1.0, number(0.01, 3600))
+    reconnect_max_delay: float = _opt(30.0, number(0.01, 3600))
+    homeassistant_discovery: bool = _opt(True, boolean)
+    discovery_prefix: str = _opt(
+        "homeassistant", text(regex=_TOPIC_RE, what="a topic without + or #")
+    )
+    max_inflight: int = _opt(20, integer(1, 1000))
+    # Filled in by the loader from password_file or $CREDENTIALS_DIRECTORY, never from YAML.
+    password: Secret | None = field(default=None, repr=False, metadata={"internal": True})
+
+    def _problems(self) -> list[str]:
+        out = []
+        if self.reconnect_min_delay > self.reconnect_max_delay:
+            out.append("reconnect_min_delay: must not exceed reconnect_max_delay")
+        if (self.cert_file is None) != (self.key_file is None):
+            out.append("cert_file: cert_file and key_file must be given together")
+        if (self.ca_file or self.cert_file or self.tls_insecure) and not self.tls:
+            out.append("tls: must be true when ca_file, cert_file or tls_insecure is set")
+        if not out:
+            # The publisher's own rules (topic shapes and the like), under our key names.
+            out += [p for p in self.settings("edge-ocr").problems()
+                    if not p.startswith(("device_id", "password"))]
+        return out
+
+    def settings(self, device_id: str) -> MqttSettings:
+        """The publisher's settings, password included."""
+        from edge_ocr.mqtt import MqttSettings
+
+        return MqttSettings(
+            host=self.host, port=self.port, client_id=self.client_id, username=self.username,
+            password=self.password.reveal() if self.password else None, tls=self.tls,
+            ca_file=_str(self.ca_file), cert_file=_str(self.cert_file),
+            key_file=_str(self.key_file), tls_insecure=self.tls_insecure,
+            keepalive=self.keepalive, topic_prefix=self.topic_prefix, device_id=device_id,
+            qos=self.qos, reconnect_min_delay=self.reconnect_min_delay,
+            reconnect_max_delay=self.reconnect_max_delay,
+            homeassistant_discovery=self.homeassistant_discovery,
+            discovery_prefix=self.discovery_prefix, max_inflight=self.max_inflight,
+        )
+
+
+def _str(p: Path | None) -> str | None:
+    return None if p is None else str(p)
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """The on-disk queue that keeps every reading until the broker has it."""
+
+    path: Path = _opt(Path("/var/lib/edge-ocr/outbox.sqlite3"), fs_path())
+    max_messages: int = _opt(100_000, integer(10, 100_000_000))
+
+    def _problems(self) -> list[str]:
+        if not self.path.parent.is_dir():
+            return [f"path: folder {self.path.parent} not found, got '{self.path}'"]
+        return []
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """systemd watchdog pings and the STATUS= line."""
+
+    watchdog: bool = _opt(True, boolean)
+    status_interval: float = _opt(10.0, number(0.5, 3600))
+
+
+@dataclass(frozen=True)
+class ShutdownConfig:
+    """How long SIGTERM waits for queued readings to reach the broker before exiting."""
+
+    drain_seconds: float = _opt(10.0, number(0, 3600))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one edge-ocr daemon."""
+
+    device_id: str = _opt("edge-ocr", text(regex=_NAME_RE, what="1-64 of A-Z a-z 0-9 _ -"))
+    log_level: str = _opt("INFO", text(choices=LOG_LEVELS))
+    model: ModelConfig = _opt(ModelConfig, section(ModelConfig), factory=True)
+    source: SourceConfig = _opt(SourceConfig, section(SourceConfig), factory=True)
+    capture: CaptureConfig = _opt(CaptureConfig, section(CaptureConfig), factory=True)
+    fields: tuple[FieldConfig, ...] = _opt(tuple, lambda v, c: _fields(v, c), factory=True)
+    stabilize: StabilizeConfig = _opt(StabilizeConfig, section(StabilizeConfig), factory=True)
+    mqtt: MqttConfig = _opt(MqttConfig, section(MqttConfig), factory=True)
+    outbox: OutboxConfig = _opt(OutboxConfig, section(OutboxConfig), factory=True)
+    health: HealthConfig = _opt(HealthConfig, section(HealthConfig), factory=True)
+    shutdown: ShutdownConfig = _opt(ShutdownConfig, section(ShutdownConfig), factory=True)
+    file: Path | None = field(default=None, metadata={"internal": True})
+
+
+# --- the loader ------------------------------------------------------------------------------
+
+
+def _show(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
+    """Check `raw` against dataclass `cls`; problems go to ctx.errors, return None if any."""
+    where = ctx.path
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        ctx.errors.append(f"{where or '(top level)'}: must be a mapping of keys, got {_show(raw)}")
+        return None
+    known = {f.name: f for f in dataclasses.fields(cls) if "check" in f.metadata}
+    before = len(ctx.errors)
+    for key in raw:
+        if key in known:
+            continue
+        if cls is MqttConfig and key == "password":
+            ctx.errors.append(
+                f"{_join(where, 'password')}: passwords are not accepted in the config file; "
+                "put it in a file named by mqtt.password_file, or in the systemd credential "
+                "named by mqtt.credential"
+            )
+            continue
+        hint = difflib.get_close_matches(str(key), list(known), n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        ctx.errors.append(
+            f"{_join(where, str(key))}: unknown key{extra}; "
+            f"expected one of: {', '.join(known)}"
+        )
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                ctx.errors.append(f"{_join(where, name)}: is required")
+            continue
+        sub = _Ctx(ctx.base, ctx.errors, _join(where, name))
+        try:
+            values[name] = f.metadata["check"](raw[name], sub)
+        except _Bad as bad:
+            ctx.errors.append(f"{sub.path}: {bad}, got {_show(raw[name])}")
+    if len(ctx.errors) > before:
+        return None
+    obj = cls(**values)
+    problems = getattr(obj, "_problems", None)
+    if problems is not None:
+        for problem in problems():
+            ctx.errors.append(_join(where, problem))
+    return obj
+
+
+def _fields(raw: Any, ctx: _Ctx) -> tuple[FieldConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _Bad("must be a list of fields")
+    out: list[FieldConfig] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        sub = _Ctx(ctx.base, ctx.errors, f"{ctx.path}[{i}]")
+        f = _load(FieldConfig, item, sub)
+        if f is None:
+            continue
+        if f.rect is not None and f.quad is not None:
+            ctx.errors.append(f"{sub.path}: give either rect or quad, not both")
+        if f.name in seen:
+            ctx.errors.append(f"{sub.path}.name: duplicate field name {f.name!r}")
+        seen.add(f.name)
+        out.append(f)
+    return tuple(out)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    keys: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in keys:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice", key_node.start_mark
+            )
+        keys.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates  # type: ignore[arg-type]
+)
+
+
+def parse(raw: Any, base: Path, *, environ: Mapping[str, str] | None = None,
+          file: Path | None = None) -> Config:
+    """Check a parsed YAML document; raise one ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    ctx = _Ctx(base, [])
+    config = _load(Config, raw, ctx)
+    if ctx.errors or config is None:
+        name = str(file) if file else "config"
+        lines = "\n  ".join(ctx.errors)
+        raise ConfigError(f"{name}: {len(ctx.errors)} problem(s):\n  {lines}")
+    password = _password(config.mqtt, env, ctx.errors)
+    if ctx.errors:
+        raise ConfigError(f"{file or 'config'}: {ctx.errors[0]}")
+    mqtt = dataclasses.replace(config.mqtt, password=password)
+    return dataclasses.replace(config, mqtt=mqtt, file=file)
+
+
+def _password(m: MqttConfig, env: Mapping[str, str], errors: list[str]) -> Secret | None:
+    """The MQTT password: password_file first, else the systemd credential if it exists."""
+    source: Path | None = m.password_file
+    if source is None and env.get("CREDENTIALS_DIRECTORY"):
+        candidate = Path(env["CREDENTIALS_DIRECTORY"]) / m.credential
+        if candidate.is_file():
+            source = candidate
+    if source is None:
+        return None
+    try:
+        value = source.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as err:
+        errors.append(f"mqtt.password_file: cannot read {source}: {err.__class__.__name__}")
+        return None
+    return Secret(value)
+
+
+def load(file: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check a YAML config file; raise ConfigError naming every problem."""
+    p = Path(file)
+    try:
+        content = p.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise ConfigError(f"{p}: config file not found") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{p}: cannot read config file: {err}") from err
+    try:
+        raw = yaml.load(content, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML: {err}") from err
+    return parse(raw, p.resolve().parent, environ=environ, file=p)
