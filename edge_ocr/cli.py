@@ -1,0 +1,202 @@
+"""The `edge-ocr` command: run, check-config, read, demo; the only place errors become exit codes.
+
+Exit status: 0 success; 1 a runtime failure (or, for `read`, an image that could not be read);
+2 an invalid configuration or command line; 3 a model that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from edge_ocr import __version__
+from edge_ocr.errors import ConfigError, EdgeOcrError, ImageError, ModelError
+
+log = logging.getLogger("edge_ocr")
+
+DEFAULT_CONFIG = "/etc/edge-ocr/edge-ocr.yaml"
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_MODEL = 0, 1, 2, 3
+
+_JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+
+
+class _JournalFormatter(logging.Formatter):
+    """`<priority>logger: message`: journald keeps its own timestamps and reads the level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{_JOURNAL_PRIORITY.get(record.levelname, 6)}>"
+        return prefix + super().format(record).replace("\n", "\n" + prefix)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Log to stderr; without timestamps when journald (JOURNAL_STREAM) records them."""
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-ocr",
+        description="Read labels and nameplates from a camera or folder; publish over MQTT.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-ocr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", "-c", default=os.environ.get("EDGE_OCR_CONFIG", DEFAULT_CONFIG),
+                     help=f"YAML config file (default: $EDGE_OCR_CONFIG or {DEFAULT_CONFIG})")
+
+    check = sub.add_parser("check-config", help="check a config file (and load its model)")
+    check.add_argument("config", help="YAML config file")
+    check.add_argument("--no-model", action="store_true", help="do not load the model")
+
+    read = sub.add_parser("read", help="recognize each image as one line of text")
+    read.add_argument("images", nargs="+", metavar="IMAGE",
+                      help="image files; '-' reads more paths from stdin, one per line")
+    read.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
+    read.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
+    read.add_argument("--json", action="store_true", help="one JSON object per image")
+    read.add_argument("--allowed", default=None, help="only these characters may be read")
+
+    demo = sub.add_parser("demo", help="render sample labels, run the daemon, show MQTT results")
+    demo.add_argument("--host", default=None, help="MQTT broker (default: a local one; "
+                      "started from the mosquitto binary if none listens on localhost:1883)")
+    demo.add_argument("--port", type=int, default=1883)
+    demo.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    demo.add_argument("--timeout", type=float, default=60.0, help="give up after this long")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `edge-ocr` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args.config)
+        if args.command == "check-config":
+            return _check_config(args.config, load_model=not args.no_model)
+        if args.command == "read":
+            return _read(args)
+        return _demo(args)
+    except ConfigError as err:
+        print(f"edge-ocr: configuration error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ModelError as err:
+        print(f"edge-ocr: model error: {err}", file=sys.stderr)
+        return EXIT_MODEL
+    except EdgeOcrError as err:
+        print(f"edge-ocr: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(config_file: str) -> int:
+    from edge_ocr import config
+    from edge_ocr.daemon import Daemon
+
+    setup_logging("INFO")
+    cfg = config.load(config_file)
+    setup_logging(cfg.log_level)
+    return Daemon(cfg).run()
+
+
+def _check_config(config_file: str, *, load_model: bool) -> int:
+    from edge_ocr import config
+
+    cfg = config.load(config_file)
+    if load_model:
+        from edge_ocr.daemon import field_masks
+        from edge_ocr.recognizer import Recognizer
+
+        field_masks(Recognizer(cfg.model.path, cfg.model.threads), cfg.fields)
+    names = ", ".join(f.name for f in cfg.fields) or "(whole image)"
+    print(f"{config_file}: OK")
+    print(f"  device {cfg.device_id}; source {cfg.source.type}; fields {names}")
+    print(f"  model {cfg.model.path}; MQTT {cfg.mqtt.host}:{cfg.mqtt.port}"
+          f"{' TLS' if cfg.mqtt.tls else ''}; outbox {cfg.outbox.path}")
+    return EXIT_OK
+
+
+def _image_paths(items: Sequence[str]) -> Iterator[str]:
+    for item in items:
+        if item == "-":
+            for line in sys.stdin:
+                line = line.strip()
+                if line:
+                    yield line
+        else:
+            yield item
+
+
+def _load_image(path: str) -> object:
+    from edge_ocr import imagefile
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ImageError(f"cannot read file: {err.strerror or err}") from err
+    if not data:
+        raise ImageError("empty file")
+    header = imagefile.inspect(data)
+    imagefile.check_size(header, 100_000_000)
+    if not header.complete:
+        raise ImageError(f"truncated {header.format.upper()} file")
+    return imagefile.decode(data, header)
+
+
+def _read(args: argparse.Namespace) -> int:
+    from edge_ocr.recognizer import Recognizer, default_model_path
+
+    setup_logging("WARNING")
+    recognizer = Recognizer(args.model or default_model_path(), args.threads)
+    try:
+        mask = recognizer.mask(args.allowed)
+    except ValueError as err:
+        raise ConfigError(f"--allowed: {err}") from err
+    failures = 0
+    for path in _image_paths(args.images):
+        try:
+            image = _load_image(path)
+            start = time.perf_counter()
+            (line,) = recognizer.recognize([image], [mask])  # type: ignore[list-item]
+            ms = (time.perf_counter() - start) * 1000
+        except (ImageError, ValueError) as err:
+            failures += 1
+            print(f"edge-ocr: {path}: {err}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({
+                "path": path, "text": line.text, "confidence": round(line.confidence, 4),
+                "ms": round(ms, 1),
+                "chars": [{"char": c, "confidence": p}
+                          for c, p in zip(line.text, line.char_confidences)],
+            }, ensure_ascii=False), flush=True)
+        else:
+            print(f"{path}\t{line.text}\t{line.confidence:.3f}", flush=True)
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge_ocr import demo
+
+    setup_logging("WARNING")
+    return demo.run(
+        out=lambda line: print(line, flush=True), host=args.host, port=args.port,
+        model=args.model, keep=args.keep, timeout=args.timeout,
+    )

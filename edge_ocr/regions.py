@@ -1,0 +1,95 @@
+"""Where the text is: configured fields (rect or quad, optional rotation) cut out of a frame.
+
+A quad is warped to a straight, upright crop, so a label seen at an angle reads like a scanned
+line. `rotate` then turns the crop clockwise by 90, 180 or 270 degrees, for text that runs up,
+down or upside down in the frame. Without configured fields the whole frame is one line, read
+as the field `text`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from edge_ocr.config import FieldConfig
+from edge_ocr.errors import ImageError
+from edge_ocr.types import Frame, Quad, Region
+
+WHOLE_IMAGE_FIELD = "text"
+
+_ROTATIONS = {
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+
+
+def rect_quad(x: float, y: float, w: float, h: float) -> Quad:
+    """The corners of an axis-aligned rectangle, top-left first, clockwise."""
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+def warp(image: np.ndarray, quad: Quad) -> np.ndarray:
+    """The quad's content as an upright rectangle (top-left, top-right, bottom-right, ...)."""
+    p = np.asarray(quad, dtype=np.float32)  # [4, 2]
+    width = max(_dist(p[0], p[1]), _dist(p[3], p[2]))
+    height = max(_dist(p[0], p[3]), _dist(p[1], p[2]))
+    w, h = max(1, int(round(width))), max(1, int(round(height)))
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(p, dst)
+    return cv2.warpPerspective(
+        image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> float:
+    return math.hypot(float(a[0] - b[0]), float(a[1] - b[1]))
+
+
+def crop_rect(image: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
+    """An axis-aligned crop, clipped to the image; ImageError when nothing of it is inside."""
+    x, y, w, h = (int(round(v)) for v in rect)
+    ih, iw = image.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + w), min(ih, y + h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise ImageError(f"rect {list(rect)} lies outside the {iw}x{ih} frame")
+    return image[y0:y1, x0:x1]
+
+
+def rotate(crop: np.ndarray, degrees: int) -> np.ndarray:
+    """Turn a crop clockwise by 0, 90, 180 or 270 degrees."""
+    if degrees == 0:
+        return crop
+    return cv2.rotate(crop, _ROTATIONS[degrees])
+
+
+def _inside(quad: Quad, width: int, height: int) -> bool:
+    xs = [p[0] for p in quad]
+    ys = [p[1] for p in quad]
+    return max(xs) > 0 and max(ys) > 0 and min(xs) < width and min(ys) < height
+
+
+def extract(frame: Frame, fields: Sequence[FieldConfig]) -> list[Region]:
+    """One Region per configured field (the whole frame when there are none)."""
+    image = frame.image
+    h, w = image.shape[:2]
+    if not fields:
+        return [Region(WHOLE_IMAGE_FIELD, image, rect_quad(0, 0, w, h))]
+    regions = []
+    for f in fields:
+        if f.quad is not None:
+            quad: Quad = tuple(f.quad)  # type: ignore[assignment]
+            if not _inside(quad, w, h):
+                raise ImageError(f"field {f.name}: quad lies outside the {w}x{h} frame")
+            crop = warp(image, quad)
+        elif f.rect is not None:
+            quad = rect_quad(*f.rect)
+            crop = crop_rect(image, f.rect)
+        else:
+            quad = rect_quad(0, 0, w, h)
+            crop = image
+        regions.append(Region(f.name, rotate(crop, f.rotate), quad, f.allowed, f.pattern))
+    return regions
