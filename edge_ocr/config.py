@@ -577,7 +577,8 @@ def _password(m: MqttConfig, env: Mapping[str, str], errors: list[str]) -> Secre
     except (OSError, UnicodeDecodeError) as err:
         errors.append(f"mqtt.password_file: cannot read {source}: {err.__class__.__name__}")
         return None
-    return Secret(value)
+    # An empty file means no password: the service unit always loads the credential file.
+    return Secret(value) if value else None
 
 
 def load(file: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
