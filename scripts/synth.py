@@ -1,0 +1,446 @@
+"""Synthetic text lines for training and evaluating the recognizer: grayscale crops and their text.
+
+    from scripts.synth import LineGenerator
+    gen = LineGenerator(charset, seed=1)
+    img, text = gen.sample()             # img: [h, w] uint8, h about 16..96; text within charset
+    img, text = gen.sample(text="IP65")  # a given text (characters outside the charset dropped)
+
+The same (charset, seed, fonts, kind) always yields the same sequence of samples.
+
+CLI:
+
+    python -m scripts.synth --charset scripts/charsets/latin.txt --out DIR --count N --seed S \
+        --workers W [--kind mixed|label|words] [--shard-size 1000] [--png] [--preview FILE.png]
+
+writes DIR/shard-00000.npz, DIR/shard-00001.npz, ... Shard i holds samples drawn by a generator
+seeded from (S, i), so the output does not depend on --workers or scheduling. A shard is a plain
+numpy archive (no pickle) with three arrays:
+
+    pixels  uint8 [sum of h*w]   all images flattened and concatenated
+    shapes  int32 [n, 2]         (h, w) of each image, in order
+    labels  str   [n]            the transcription of each image
+
+`load_shard(path)` turns one back into a list of (image, text). With --png the images are also
+written as DIR/png/00000000.png with DIR/labels.tsv ("file<TAB>text" per line) for people to see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from scripts.synthlib import effects
+from scripts.synthlib.content import TextSource
+from scripts.synthlib.fonts import FontFace, list_fonts, load_faces
+from scripts.synthlib.glyphs import (
+    SEVEN_SEGMENT,
+    Ink,
+    render_dot_matrix,
+    render_font,
+    render_seven_segment,
+    render_stencil,
+)
+
+__all__ = ["KINDS", "LineGenerator", "list_fonts", "load_shard", "write_shard"]
+
+log = logging.getLogger(__name__)
+
+KINDS = ("mixed", "label", "words")
+MIN_HEIGHT, MAX_HEIGHT = 16, 96
+
+
+@lru_cache(maxsize=8)
+def _faces(paths: tuple[str, ...], charset: str) -> tuple[FontFace, ...]:
+    return tuple(load_faces(paths, charset))
+
+
+def _family_key(face: FontFace) -> str:
+    """Group weights and widths of one design so each design is drawn about equally often."""
+    name = face.family.lower()
+    for word in (
+        "display",
+        "condensed",
+        "narrow",
+        "medium",
+        "light",
+        "bold",
+        "italic",
+        " cn",
+        "minus",
+        " o",
+    ):
+        name = name.replace(word, "")
+    return "".join(name.split())
+
+
+@dataclass(frozen=True)
+class _Look:
+    """How one sample is drawn."""
+
+    renderer: str  # "font", "stencil", "dot_matrix" or "seven_segment"
+    face: FontFace | None
+
+
+class LineGenerator:
+    """Draws (image, text) samples of single text lines: scene words and label/nameplate lines."""
+
+    def __init__(
+        self, charset: str, seed: int, fonts: list[str] | None = None, kind: str = "mixed"
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if not charset.strip():
+            raise ValueError("empty charset")
+        self.charset = charset
+        self.kind = kind
+        seed = int(seed) & 0xFFFFFFFFFFFFFFFF
+        self._r = random.Random(seed)
+        self._g = np.random.default_rng(seed)
+        paths = tuple(list_fonts() if fonts is None else fonts)
+        self.faces = _faces(paths, charset)
+        if not self.faces:
+            raise ValueError(f"none of {len(paths)} fonts draws characters of the charset")
+        families: dict[str, list[FontFace]] = {}
+        for face in self.faces:
+            families.setdefault(_family_key(face), []).append(face)
+        self._families = [families[k] for k in sorted(families)]
+        self._bold = [f for f in self.faces if f.bold and not f.monospace] or list(self.faces)
+        self._matrix = [
+            f for f in self.faces if f.monospace and not f.bold and "italic" not in f.style.lower()
+        ] or list(self.faces)
+        self.source = TextSource(charset, self._r)
+        self._seven_segment_ok = sum(ch in charset for ch in "0123456789") >= 8
+
+    # -- public -------------------------------------------------------------------------------
+
+    def sample(self, text: str | None = None) -> tuple[np.ndarray, str]:
+        """One sample: a 2-D uint8 image and the text it shows (only charset characters)."""
+        r = self._r
+        if text is None:
+            is_label = self.kind == "label" or (self.kind == "mixed" and r.random() < 0.5)
+            look = self._pick_look(is_label)
+            text = self._pick_text(is_label, look)
+        else:
+            text = self.source.clean(text) or self.source.random_chars()
+            look = self._pick_look(is_label=True, given=text)
+        ink = self._render(text, look)
+        if not ink.text:  # nothing drawable survived: fall back to plain font text
+            ink = self._render(self.source.random_chars(), _Look("font", None))
+        return self._photograph(ink, relief_bias=look.renderer != "font"), ink.text
+
+    # -- text and look ------------------------------------------------------------------------
+
+    def _pick_look(self, is_label: bool, given: str | None = None) -> _Look:
+        r = self._r
+        x = r.random()
+        if is_label:
+            seven = x < 0.05 and self._seven_segment_ok
+            if given is not None:
+                seven = seven and all(ch in SEVEN_SEGMENT or ch in ".:" for ch in given)
+            if seven:
+                return _Look("seven_segment", None)
+            if x < 0.11:
+                return _Look("dot_matrix", r.choice(self._matrix))
+            if x < 0.15:
+                return _Look("stencil", r.choice(self._bold))
+        elif x < 0.02:
+            return _Look("stencil", r.choice(self._bold))
+        return _Look("font", None)
+
+    def _pick_text(self, is_label: bool, look: _Look) -> str:
+        if look.renderer == "seven_segment":
+            return self.source.display_reading()
+        return self.source.line("label" if is_label else "words")
+
+    def _face_for(self, text: str) -> tuple[FontFace, str]:
+        """A face that draws every character of `text`; else the best one, missing chars dropped."""
+        r = self._r
+        needed = set(text)
+        best: FontFace | None = None
+        for _ in range(12):
+            face = r.choice(r.choice(self._families))
+            if needed <= face.coverage:
+                return face, text
+            if best is None or len(needed & face.coverage) > len(needed & best.coverage):
+                best = face
+        covering = [f for f in self.faces if needed <= f.coverage]
+        if covering:
+            return r.choice(covering), text
+        assert best is not None
+        return best, "".join(ch for ch in text if ch in best.coverage)
+
+    def _render(self, text: str, look: _Look) -> Ink:
+        r = self._r
+        if look.renderer == "seven_segment":
+            return render_seven_segment(text, r)
+        face = look.face
+        if face is None or not set(text) <= face.coverage:
+            face, text = self._face_for(text)
+        text = " ".join(text.split())
+        if look.renderer == "dot_matrix":
+            return render_dot_matrix(face.path, text, r)
+        if r.random() < 0.15:
+            size = r.randint(9, 14)  # far away: few pixels per letter, upscaled later
+        else:
+            size = int(r.triangular(16, 52, 26))
+        if look.renderer == "stencil":
+            return render_stencil(face.path, text, size, r)
+        tracking = 0.0
+        if r.random() < 0.3:
+            tracking = size * r.uniform(-0.04, 0.3)
+        return render_font(face.path, text, size, tracking)
+
+    # -- appearance ---------------------------------------------------------------------------
+
+    def _photograph(self, ink: Ink, relief_bias: bool) -> np.ndarray:
+        r, g = self._r, self._g
+        size = ink.size
+        pad = int(size * 0.9) + 4
+        text = cv2.copyMakeBorder(ink.mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        text = text.astype(np.float32) * (1 / 255)
+        other = np.zeros_like(text)
+        self._decorate(other, ink, pad)
+        text, other = effects.warp([text, other], size, r)
+        bg, fg = effects.gray_pair(r)
+        surface = effects.background(text.shape, bg, r, g)
+        if r.random() < 0.12:
+            effects.clutter(surface, bg, r)
+        all_ink = np.minimum(text + other, 1.0)
+        if r.random() < (0.2 if relief_bias else 0.08):
+            image = effects.relief(surface, all_ink, size, r)
+        else:
+            if r.random() < 0.1:
+                surface = effects.drop_shadow(surface, all_ink, size, r)
+            image = effects.print_ink(surface, all_ink, fg, r, g)
+        image = effects.lighting(image, r)
+        image = effects.crop(effects.Scene(image, text, size), r)
+        image = effects.camera(image, r, g)
+        out = effects.finish(image, r)
+        return self._fit_height(out, small=size < 15)
+
+    def _decorate(self, other: np.ndarray, ink: Ink, pad: int) -> None:
+        """Draw neighbouring lines, underlines and frames that share the crop with the text."""
+        r = self._r
+        h, w = ink.mask.shape
+        if r.random() < 0.2:
+            for above in (True, False):
+                if r.random() < 0.6:
+                    self._neighbour(other, ink, pad, above)
+        x = r.random()
+        if x < 0.06:  # underline
+            y = pad + h + int(ink.size * r.uniform(-0.05, 0.12))
+            thick = max(1, int(ink.size * r.uniform(0.04, 0.1)))
+            cv2.line(other, (pad, y), (pad + w, y), 1.0, thick)
+        elif x < 0.1:  # printed frame or box around the value
+            m = int(ink.size * r.uniform(0.1, 0.3))
+            thick = max(1, int(ink.size * r.uniform(0.03, 0.08)))
+            cv2.rectangle(other, (pad - m, pad - m), (pad + w + m, pad + h + m), 1.0, thick)
+
+    def _neighbour(self, other: np.ndarray, ink: Ink, pad: int, above: bool) -> None:
+        """Paste part of another text line just above or below, as on a dense label."""
+        r = self._r
+        text = self.source.line("label" if r.random() < 0.6 else "words")
+        face, text = self._face_for(text)
+        mask = render_font(face.path, text, ink.size).mask.astype(np.float32) * (1 / 255)
+        gap = int(ink.size * r.uniform(0.1, 0.5))
+        hh, ww = other.shape
+        mh, mw = mask.shape
+        y = pad - gap - mh if above else pad + ink.mask.shape[0] + gap
+        x = pad + int(r.uniform(-0.3, 0.3) * ink.mask.shape[1])
+        y0, y1 = max(0, y), min(hh, y + mh)
+        x0, x1 = max(0, x), min(ww, x + mw)
+        if y1 > y0 and x1 > x0:
+            region = mask[y0 - y : y1 - y, x0 - x : x1 - x]
+            other[y0:y1, x0:x1] = np.maximum(other[y0:y1, x0:x1], region)
+
+    def _fit_height(self, image: np.ndarray, small: bool) -> np.ndarray:
+        h, w = image.shape
+        scale = 1.0
+        if small:
+            scale = self._r.uniform(2.0, 3.5)
+        if h * scale > MAX_HEIGHT:
+            scale = self._r.uniform(48, MAX_HEIGHT) / h
+        if h * scale < MIN_HEIGHT:
+            scale = MIN_HEIGHT / h
+        if scale == 1.0:
+            return image
+        size = (max(1, round(w * scale)), max(MIN_HEIGHT, round(h * scale)))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        return cv2.resize(image, size, interpolation=interpolation)
+
+
+# -- shards ----------------------------------------------------------------------------------
+
+
+def write_shard(path: str, samples: Sequence[tuple[np.ndarray, str]]) -> None:
+    """Write samples as one pickle-free .npz shard (format in the module docstring)."""
+    shapes = np.array([img.shape for img, _ in samples], dtype=np.int32).reshape(-1, 2)
+    pixels = (
+        np.concatenate([img.ravel() for img, _ in samples]) if samples else np.zeros(0, np.uint8)
+    )
+    labels = np.array([text for _, text in samples], dtype=str)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, pixels=pixels, shapes=shapes, labels=labels)
+    os.replace(tmp, path)
+
+
+def load_shard(path: str) -> list[tuple[np.ndarray, str]]:
+    """Read a shard written by `write_shard` back into (image, text) pairs."""
+    with np.load(path, allow_pickle=False) as data:
+        pixels, shapes, labels = data["pixels"], data["shapes"], data["labels"]
+    out = []
+    offset = 0
+    for (h, w), text in zip(shapes.tolist(), labels.tolist(), strict=True):
+        out.append((pixels[offset : offset + h * w].reshape(h, w), str(text)))
+        offset += h * w
+    return out
+
+
+def shard_seed(seed: int, index: int) -> int:
+    """The generator seed of shard `index`: independent streams, fixed by (seed, index) alone."""
+    return int(np.random.SeedSequence([seed & 0xFFFFFFFF, index]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class _ShardJob:
+    index: int
+    count: int
+    seed: int
+    charset: str
+    kind: str
+    fonts: tuple[str, ...]
+    out: str
+
+
+def _make_shard(job: _ShardJob) -> tuple[int, list[tuple[np.ndarray, str]]]:
+    gen = LineGenerator(job.charset, shard_seed(job.seed, job.index), list(job.fonts), job.kind)
+    samples = [gen.sample() for _ in range(job.count)]
+    write_shard(os.path.join(job.out, f"shard-{job.index:05d}.npz"), samples)
+    return job.index, samples
+
+
+def contact_sheet(
+    samples: Sequence[tuple[np.ndarray, str]], columns: int = 3, cell: tuple[int, int] = (420, 64)
+) -> np.ndarray:
+    """A grid of samples, each scaled into a cell above its label, for eyeballing realism."""
+    from PIL import Image, ImageDraw, ImageFont  # only the preview needs text drawing here
+
+    cw, ch = cell
+    label_h = 18
+    rows = math.ceil(len(samples) / columns)
+    sheet = Image.new("L", (columns * (cw + 8), rows * (ch + label_h + 8)), 200)
+    draw = ImageDraw.Draw(sheet)
+    fonts = [p for p in list_fonts() if "DejaVuSans.ttf" in p]
+    font = ImageFont.truetype(fonts[0], 13) if fonts else ImageFont.load_default()
+    for i, (img, text) in enumerate(samples):
+        h, w = img.shape
+        scale = min(ch / h, cw / w)
+        small = cv2.resize(
+            img,
+            (max(1, int(w * scale)), max(1, int(h * scale))),
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        )
+        x, y = (i % columns) * (cw + 8) + 4, (i // columns) * (ch + label_h + 8) + 4
+        sheet.paste(Image.fromarray(small), (x, y))
+        draw.text((x, y + ch + 1), f"{text}  [{w}x{h}]", fill=0, font=font)
+    return np.asarray(sheet)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.synth",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--charset", required=True, help="file holding the charset on one line")
+    parser.add_argument("--out", help="output directory for shards")
+    parser.add_argument("--count", type=int, default=1000, help="number of samples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--kind", choices=KINDS, default="mixed")
+    parser.add_argument("--shard-size", type=int, default=1000)
+    parser.add_argument("--png", action="store_true", help="also write PNGs and labels.tsv")
+    parser.add_argument("--preview", help="write a contact sheet of ~60 samples to this PNG")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    with open(args.charset, encoding="utf-8") as fh:
+        charset = fh.read().rstrip("\n")
+    fonts = tuple(list_fonts())
+    _faces(fonts, charset)  # measured once here; forked workers inherit the cache
+    if args.preview:
+        gen = LineGenerator(charset, args.seed, list(fonts), args.kind)
+        sheet = contact_sheet([gen.sample() for _ in range(60)])
+        cv2.imwrite(args.preview, sheet)
+        print(f"preview: {args.preview}")
+    if not args.out:
+        return 0
+    os.makedirs(args.out, exist_ok=True)
+    jobs = [
+        _ShardJob(
+            i,
+            min(args.shard_size, args.count - start),
+            args.seed,
+            charset,
+            args.kind,
+            fonts,
+            args.out,
+        )
+        for i, start in enumerate(range(0, args.count, args.shard_size))
+    ]
+    start = time.perf_counter()
+    labels_fh = (
+        open(os.path.join(args.out, "labels.tsv"), "w", encoding="utf-8") if args.png else None
+    )
+    if args.png:
+        os.makedirs(os.path.join(args.out, "png"), exist_ok=True)
+    done = 0
+    try:
+        if args.workers > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+                results = pool.imap(_make_shard, jobs)
+                for index, samples in results:
+                    done += len(samples)
+                    _write_pngs(args.out, index, args.shard_size, samples, labels_fh)
+        else:
+            for job in jobs:
+                index, samples = _make_shard(job)
+                done += len(samples)
+                _write_pngs(args.out, index, args.shard_size, samples, labels_fh)
+    finally:
+        if labels_fh:
+            labels_fh.close()
+    elapsed = time.perf_counter() - start
+    print(
+        f"{done} lines in {len(jobs)} shards, {elapsed:.1f} s, {done / elapsed:.0f} lines/s "
+        f"with {args.workers} worker(s)"
+    )
+    return 0
+
+
+def _write_pngs(
+    out: str, index: int, shard_size: int, samples: Sequence[tuple[np.ndarray, str]], labels_fh
+) -> None:  # type: ignore[no-untyped-def]
+    if labels_fh is None:
+        return
+    for k, (img, text) in enumerate(samples):
+        name = f"png/{index * shard_size + k:08d}.png"
+        cv2.imwrite(os.path.join(out, name), img)
+        labels_fh.write(f"{name}\t{text}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Building blocks of the synthetic text-line generator (scripts/synth.py)."""

@@ -1,0 +1,331 @@
+"""Turn an ink mask into a photographed line: surface, print or relief, light, camera and crop.
+
+All images here are float32 in [0, 1] until `finish` quantizes them. Each function takes the random
+sources it needs (`random.Random` for decisions, `numpy.random.Generator` for pixel noise) so a
+seeded generator reproduces every sample exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A composed canvas before cropping: the image, where the main text is, and its em size."""
+
+    image: np.ndarray  # [h, w] float32 in 0..1
+    text_mask: np.ndarray  # [h, w] float32 in 0..1, only the line the label describes
+    size: int
+
+
+# -- surfaces --------------------------------------------------------------------------------
+
+
+def _smooth_noise(shape: tuple[int, int], cell: float, g: np.random.Generator) -> np.ndarray:
+    """Zero-mean noise with features about `cell` px wide, roughly in -1..1."""
+    h, w = shape
+    small = g.standard_normal((max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)))
+    return cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def background(
+    shape: tuple[int, int], level: float, r: random.Random, g: np.random.Generator
+) -> np.ndarray:
+    """A surface around `level`: flat, gradient, paper, brushed metal, plastic grain or clutter."""
+    h, w = shape
+    kind = r.choices(
+        ("flat", "gradient", "paper", "brushed", "grain", "lines", "edge"),
+        weights=(2.0, 2.0, 2.0, 1.5, 1.0, 1.0, 0.8),
+    )[0]
+    img = np.full(shape, level, np.float32)
+    if kind == "gradient":
+        angle = r.uniform(0, 2 * math.pi)
+        ramp = (
+            np.cos(angle) * np.arange(w)[None, :] / w
+            + np.sin(angle) * np.arange(h)[:, None] / max(h, 1)
+        ).astype(np.float32)
+        img += r.uniform(-0.3, 0.3) * (ramp - ramp.mean())
+    elif kind == "paper":
+        img += r.uniform(0.02, 0.08) * _smooth_noise(shape, r.uniform(4, 30), g)
+    elif kind == "brushed":
+        streaks = g.standard_normal(shape).astype(np.float32)
+        k = r.randint(9, 41)
+        streaks = cv2.blur(streaks, (k, 1)) * math.sqrt(k)
+        img += r.uniform(0.015, 0.05) * streaks
+        img += r.uniform(0.0, 0.08) * _smooth_noise(shape, w / 3 + 1, g)
+    elif kind == "grain":
+        img += (
+            r.uniform(0.02, 0.06)
+            * cv2.GaussianBlur(
+                g.standard_normal(shape).astype(np.float32), (0, 0), r.uniform(0.6, 1.5)
+            )
+            * 2
+        )
+    elif kind == "lines":
+        for _ in range(r.randint(1, 4)):
+            value = level + r.uniform(-0.4, 0.4)
+            thick = r.randint(1, 3)
+            if r.random() < 0.6:
+                y = r.randint(0, h - 1)
+                cv2.line(img, (0, y), (w - 1, y + r.randint(-3, 3)), value, thick)
+            else:
+                x = r.randint(0, w - 1)
+                cv2.line(img, (x, 0), (x + r.randint(-3, 3), h - 1), value, thick)
+    elif kind == "edge":  # the border of a sticker or plate running through the crop
+        other = level + r.choice((-1, 1)) * r.uniform(0.15, 0.5)
+        if r.random() < 0.5:
+            x = r.randint(1, max(2, w // 8))
+            img[:, slice(0, x) if r.random() < 0.5 else slice(w - x, w)] = other
+        else:
+            y = r.randint(1, max(2, h // 6))
+            img[slice(0, y) if r.random() < 0.5 else slice(h - y, h), :] = other
+    return img
+
+
+def clutter(image: np.ndarray, level: float, r: random.Random) -> None:
+    """Draw a few unrelated strokes (scratches, arcs, partial symbols) into `image` in place."""
+    h, w = image.shape
+    for _ in range(r.randint(1, 3)):
+        value = level + r.uniform(-0.35, 0.35)
+        thick = r.randint(1, 2)
+        if r.random() < 0.5:
+            p1 = (r.randint(0, w), r.randint(0, h))
+            p2 = (p1[0] + r.randint(-w // 3, w // 3), p1[1] + r.randint(-h, h))
+            cv2.line(image, p1, p2, value, thick, cv2.LINE_AA)
+        else:
+            centre = (r.randint(0, w), r.randint(0, h))
+            axes = (r.randint(3, max(4, h)), r.randint(3, max(4, h)))
+            cv2.ellipse(
+                image,
+                centre,
+                axes,
+                r.uniform(0, 180),
+                0,
+                r.randint(60, 360),
+                value,
+                thick,
+                cv2.LINE_AA,
+            )
+
+
+# -- text on the surface ---------------------------------------------------------------------
+
+
+def gray_pair(r: random.Random) -> tuple[float, float]:
+    """Background and ink gray levels, as colour print would turn out in a gray camera image."""
+    style = r.random()
+    if style < 0.5:  # dark on light
+        bg, fg = r.uniform(0.55, 0.98), r.uniform(0.0, 0.35)
+    elif style < 0.78:  # light on dark
+        bg, fg = r.uniform(0.0, 0.45), r.uniform(0.6, 1.0)
+    else:  # coloured print: luma of two random colours
+
+        def luma() -> float:
+            return 0.299 * r.random() + 0.587 * r.random() + 0.114 * r.random()
+
+        bg, fg = luma(), luma()
+    if abs(fg - bg) < 0.12:  # keep it readable: push the ink away from the surface
+        fg = bg + (0.12 if bg < 0.5 else -0.12) * r.uniform(1.0, 2.5)
+    if r.random() < 0.12:  # faded or low-contrast print
+        fg = bg + (fg - bg) * r.uniform(0.25, 0.5)
+    return bg, float(np.clip(fg, 0.0, 1.0))
+
+
+def print_ink(
+    surface: np.ndarray, mask: np.ndarray, ink: float, r: random.Random, g: np.random.Generator
+) -> np.ndarray:
+    """Lay ink of gray `ink` over `surface` where `mask` says, with worn or uneven coverage."""
+    alpha = mask
+    if r.random() < 0.25:  # worn print: ink missing in patches
+        wear = _smooth_noise(mask.shape, r.uniform(1.5, 5), g)
+        alpha = mask * np.clip(1.0 - r.uniform(0.2, 0.7) * np.maximum(wear, 0), 0, 1)
+    if r.random() < 0.15:  # ink bleed: strokes slightly fatter and softer
+        alpha = np.clip(cv2.GaussianBlur(alpha, (0, 0), r.uniform(0.5, 1.0)) * 1.4, 0, 1)
+    return surface * (1 - alpha) + ink * alpha
+
+
+def relief(surface: np.ndarray, mask: np.ndarray, size: int, r: random.Random) -> np.ndarray:
+    """Stamped, embossed or engraved text: visible only through shading of its edges."""
+    soft = cv2.GaussianBlur(mask, (0, 0), max(0.6, size * r.uniform(0.03, 0.08)))
+    gx = cv2.Sobel(soft, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(soft, cv2.CV_32F, 0, 1, ksize=3)
+    angle = r.uniform(0, 2 * math.pi)
+    direction = r.choice((-1.0, 1.0))  # raised or sunk
+    shade = direction * (math.cos(angle) * gx + math.sin(angle) * gy)
+    depth = r.uniform(0.25, 0.8)
+    out = surface + depth * shade
+    # The stamped floor is often a bit darker (dirt, oxide) or brighter (fresh cut).
+    out += r.uniform(-0.2, 0.12) * mask
+    return out
+
+
+def drop_shadow(surface: np.ndarray, mask: np.ndarray, size: int, r: random.Random) -> np.ndarray:
+    """Darken the surface under a shifted, blurred copy of the text (raised letters, signs)."""
+    dx, dy = r.uniform(-0.08, 0.08) * size, r.uniform(0.02, 0.1) * size
+    shifted = cv2.warpAffine(
+        mask, np.float32([[1, 0, dx], [0, 1, dy]]), (mask.shape[1], mask.shape[0])
+    )
+    shadow = cv2.GaussianBlur(shifted, (0, 0), max(0.5, size * r.uniform(0.02, 0.08)))
+    return surface * (1 - r.uniform(0.2, 0.6) * shadow)
+
+
+# -- geometry --------------------------------------------------------------------------------
+
+
+def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarray]:
+    """Apply one random rotation/shear/perspective (and sometimes a curve) to all `images`."""
+    h, w = images[0].shape
+    angle = r.gauss(0, 1.6) if r.random() < 0.8 else r.uniform(-5, 5)
+    angle = max(-5.0, min(5.0, angle))
+    shear = r.gauss(0, 0.08) if r.random() < 0.3 else 0.0
+    sx = r.uniform(0.8, 1.15) if r.random() < 0.4 else 1.0
+    cx, cy = w / 2, h / 2
+    a = math.radians(angle)
+    affine = np.array(
+        [
+            [sx * math.cos(a), -math.sin(a) + shear, 0],
+            [sx * math.sin(a), math.cos(a), 0],
+            [0, 0, 1],
+        ]
+    )
+    to_centre = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+    back = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]])
+    matrix = back @ affine @ to_centre
+    if r.random() < 0.35:  # perspective: the label is not facing the camera
+        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        j = size * 0.25
+        dst = src + np.float32([[r.uniform(-j, j), r.uniform(-j, j)] for _ in range(4)])
+        matrix = cv2.getPerspectiveTransform(src, dst) @ matrix
+    out = [
+        cv2.warpPerspective(
+            im, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+        for im in images
+    ]
+    if r.random() < 0.12:  # text on a bottle, pipe or bent plate
+        bend = r.uniform(-0.25, 0.25) * size
+        xs = np.arange(w, dtype=np.float32)
+        offset = bend * ((2 * xs / max(w - 1, 1) - 1) ** 2 - 0.5)
+        map_x = np.broadcast_to(xs[None, :], (h, w)).astype(np.float32)
+        map_y = (np.arange(h, dtype=np.float32)[:, None] + offset[None, :]).astype(np.float32)
+        out = [
+            cv2.remap(im, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            for im in out
+        ]
+    return out
+
+
+def crop(scene: Scene, r: random.Random) -> np.ndarray:
+    """Cut the text out like a detector would: tight or loose, sometimes clipping top or bottom."""
+    rows = np.flatnonzero(scene.text_mask.max(axis=1) > 0.35)
+    cols = np.flatnonzero(scene.text_mask.max(axis=0) > 0.35)
+    h, w = scene.image.shape
+    if rows.size == 0:
+        return scene.image
+    size = scene.size
+    text_h = rows[-1] - rows[0] + 1
+
+    def margin(lo: float, hi: float) -> int:
+        return int(round(r.uniform(lo, hi) * size))
+
+    loose = r.random() < 0.25
+    top = margin(0.0, 0.55 if loose else 0.2)
+    bottom = margin(0.0, 0.55 if loose else 0.2)
+    if r.random() < 0.1:  # detector box a little too small vertically
+        cut = -int(round(text_h * r.uniform(0.03, 0.12)))
+        if r.random() < 0.5:
+            top = cut
+        else:
+            bottom = cut
+    left = margin(0.02, 0.7 if loose else 0.25)
+    right = margin(0.02, 0.7 if loose else 0.25)
+    y0, y1 = max(0, rows[0] - top), min(h, rows[-1] + 1 + bottom)
+    x0, x1 = max(0, cols[0] - left), min(w, cols[-1] + 1 + right)
+    return scene.image[y0:y1, x0:x1]
+
+
+# -- light and camera ------------------------------------------------------------------------
+
+
+def lighting(image: np.ndarray, r: random.Random) -> np.ndarray:
+    """Uneven light: a brightness ramp, a cast shadow edge, or a specular highlight."""
+    h, w = image.shape
+    if r.random() < 0.35:
+        angle = r.uniform(0, 2 * math.pi)
+        ramp = (
+            np.cos(angle) * (np.arange(w)[None, :] / w - 0.5)
+            + np.sin(angle) * (np.arange(h)[:, None] / max(h, 1) - 0.5)
+        ).astype(np.float32)
+        image = image * (1 + r.uniform(0.2, 0.9) * ramp)
+    if r.random() < 0.12:  # a hard shadow edge across the label
+        x0 = r.uniform(0, w)
+        slope = r.uniform(-2, 2)
+        xs = np.arange(w, dtype=np.float32)[None, :] - (x0 + slope * np.arange(h)[:, None])
+        soft = max(1.0, r.uniform(0.5, 6))
+        side = 1 / (1 + np.exp(-xs / soft))
+        if r.random() < 0.5:
+            side = 1 - side
+        image = image * (1 - r.uniform(0.25, 0.6) * side.astype(np.float32))
+    if r.random() < 0.15:  # glare: a bright blob that washes out the text under it
+        cx, cy = r.uniform(0, w), r.uniform(0, h)
+        sx, sy = r.uniform(0.05, 0.4) * w, r.uniform(0.2, 1.0) * h
+        xs = (np.arange(w, dtype=np.float32)[None, :] - cx) / sx
+        ys = (np.arange(h, dtype=np.float32)[:, None] - cy) / sy
+        blob = np.exp(-(xs * xs + ys * ys))
+        image = image + r.uniform(0.3, 1.0) * blob
+    return image
+
+
+def _motion_kernel(length: int, angle: float) -> np.ndarray:
+    kernel = np.zeros((length, length), np.float32)
+    c = (length - 1) / 2
+    dx, dy = math.cos(angle) * c, math.sin(angle) * c
+    cv2.line(kernel, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1)
+    return kernel / max(kernel.sum(), 1e-6)
+
+
+def _disk_kernel(radius: float) -> np.ndarray:
+    n = int(math.ceil(radius)) * 2 + 1
+    yy, xx = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    kernel = np.clip(radius + 0.5 - np.hypot(yy, xx), 0, 1).astype(np.float32)
+    return kernel / kernel.sum()
+
+
+def camera(image: np.ndarray, r: random.Random, g: np.random.Generator) -> np.ndarray:
+    """Optics and sensor: blur (gaussian, motion, defocus), low resolution and noise."""
+    h, w = image.shape
+    blur = r.random()
+    if blur < 0.35:
+        image = cv2.GaussianBlur(image, (0, 0), r.uniform(0.3, 1.2) * max(1.0, h / 40))
+    elif blur < 0.45:
+        image = cv2.filter2D(image, -1, _motion_kernel(r.randint(3, 7), r.uniform(0, math.pi)))
+    elif blur < 0.52:
+        image = cv2.filter2D(image, -1, _disk_kernel(r.uniform(1.0, 2.2) * max(1.0, h / 48)))
+    if r.random() < 0.3:  # seen from afar: few pixels, scaled back up by the pipeline
+        factor = r.uniform(1.5, 3.5)
+        small = (max(4, int(w / factor)), max(6, int(h / factor)))
+        image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+        up = r.choice((cv2.INTER_LINEAR, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST))
+        image = cv2.resize(image, (w, h), interpolation=up)
+    if r.random() < 0.7:
+        sigma = r.uniform(0.005, 0.05) if r.random() < 0.85 else r.uniform(0.05, 0.1)
+        image = image + sigma * g.standard_normal(image.shape, dtype=np.float32)
+    return image
+
+
+def finish(image: np.ndarray, r: random.Random) -> np.ndarray:
+    """Contrast/gamma jitter, quantize to uint8, and JPEG artefacts for part of the samples."""
+    if r.random() < 0.3:
+        image = np.clip(image, 0, 1) ** r.uniform(0.6, 1.6)
+    out = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+    if r.random() < 0.45:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, r.randint(10, 90)])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return out

@@ -1,0 +1,235 @@
+"""Draw a text as an ink mask: with a font, as dot-matrix print, seven-segment digits or stencil.
+
+Every renderer returns an `Ink`: a uint8 mask (255 = full ink) with a few pixels of empty border,
+the text the mask really shows, and the nominal text height in pixels. Colours, textures and
+distortions are applied later (synthlib.effects); here only shapes are made.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .fonts import font_at
+
+
+@dataclass(frozen=True)
+class Ink:
+    """Shapes of a line of text: `mask` [h, w] uint8, what it reads, and its em size in px."""
+
+    mask: np.ndarray
+    text: str
+    size: int
+
+
+def _draw(font: ImageFont.FreeTypeFont, text: str, tracking: float, binary: bool) -> np.ndarray:
+    """Render `text` in white on black with `tracking` extra px between characters."""
+    ascent, descent = font.getmetrics()
+    pad = max(2, font.size // 4)
+    if tracking == 0:
+        width = int(font.getlength(text)) + 2 * pad + font.size // 2
+        positions = [(0.0, text)]
+    else:
+        positions = []
+        x = 0.0
+        for ch in text:
+            positions.append((x, ch))
+            x += font.getlength(ch) + tracking
+        width = int(max(x, 1)) + 2 * pad + font.size // 2
+    height = ascent + descent + 2 * pad
+    image = Image.new("L", (max(width, 1), height), 0)
+    draw = ImageDraw.Draw(image)
+    if binary:
+        draw.fontmode = "1"
+    for x, part in positions:
+        draw.text((pad + x, pad), part, fill=255, font=font)
+    return np.asarray(image)
+
+
+def trim(mask: np.ndarray, pad: int) -> np.ndarray:
+    """Cut `mask` to its ink bounding box plus `pad` empty pixels on each side."""
+    rows = np.flatnonzero(mask.max(axis=1))
+    cols = np.flatnonzero(mask.max(axis=0))
+    if rows.size == 0:
+        return np.zeros((2 * pad + 1, 2 * pad + 1), np.uint8)
+    cut = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return cv2.copyMakeBorder(cut, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+
+
+def render_font(path: str, text: str, size: int, tracking: float = 0.0) -> Ink:
+    """`text` in the font at `path` with an em of `size` px, letters `tracking` px further apart."""
+    font = font_at(path, size)
+    return Ink(trim(_draw(font, text, tracking, binary=False), 2), text, size)
+
+
+def render_stencil(path: str, text: str, size: int, rng: random.Random) -> Ink:
+    """`text` with the bridges of a stencil: closed shapes are cut through by thin vertical gaps."""
+    font = font_at(path, size)
+    tracking = size * rng.uniform(0.04, 0.15)
+    mask = _draw(font, text, tracking, binary=False).copy()
+    pad = max(2, font.size // 4)
+    gap = max(1, round(size * rng.uniform(0.05, 0.09)))
+    x = 0.0
+    for ch in text:
+        width = font.getlength(ch)
+        if ch in _STENCIL_CUT:
+            left, _, right, _ = font.getbbox(ch)
+            centre = int(pad + x + (left + right) / 2)
+            mask[:, max(0, centre - gap // 2) : centre - gap // 2 + gap] = 0
+        x += width + tracking
+    return Ink(trim(mask, 2), text, size)
+
+
+# Characters whose counters would fall out of a stencil: they get a bridge through the middle.
+_STENCIL_CUT = set("ABDOPQRabdegopq04689@&%$ODGUC0")
+
+
+def render_dot_matrix(path: str, text: str, rng: random.Random) -> Ink:
+    """`text` as a dot-matrix printer or display shows it: a coarse bitmap drawn with round dots."""
+    font = font_at(path, rng.randint(9, 12))
+    grid = _draw(font, text, rng.choice((0.0, 0.0, 1.0)), binary=True) > 127
+    grid = trim(grid.astype(np.uint8), 1)
+    cell = rng.randint(3, 6)
+    radius = cell * rng.uniform(0.32, 0.5)
+    yy, xx = np.mgrid[0:cell, 0:cell] + 0.5 - cell / 2
+    dot = np.clip((radius - np.hypot(yy, xx)) + 0.5, 0, 1)
+    if rng.random() < 0.3:  # square pixels of an LED/LCD matrix
+        dot = np.where((np.abs(yy) < radius) & (np.abs(xx) < radius), 1.0, 0.0)
+    mask = np.kron(grid, (dot * 255).astype(np.uint8))
+    return Ink(trim(mask.astype(np.uint8), 2), text, cell * 10)
+
+
+# Segments: a top, b top-right, c bottom-right, d bottom, e bottom-left, f top-left, g middle.
+SEVEN_SEGMENT: dict[str, str] = {
+    "0": "abcdef",
+    "1": "bc",
+    "2": "abdeg",
+    "3": "abcdg",
+    "4": "bcfg",
+    "5": "acdfg",
+    "6": "acdefg",
+    "7": "abc",
+    "8": "abcdefg",
+    "9": "abcdfg",
+    "A": "abcefg",
+    "b": "cdefg",
+    "C": "adef",
+    "c": "deg",
+    "d": "bcdeg",
+    "E": "adefg",
+    "F": "aefg",
+    "H": "bcefg",
+    "h": "cefg",
+    "J": "bcde",
+    "L": "def",
+    "n": "ceg",
+    "o": "cdeg",
+    "P": "abefg",
+    "r": "eg",
+    "t": "defg",
+    "U": "bcdef",
+    "u": "cde",
+    "y": "bcdfg",
+    "-": "g",
+    "_": "d",
+    "°": "abfg",
+    " ": "",
+}
+
+
+def _segment_polygons(width: float, height: float, thick: float) -> dict[str, np.ndarray]:
+    """Hexagonal segments of one digit cell with its origin at the top left."""
+    t, h2 = thick, height / 2
+
+    def horizontal(y: float) -> np.ndarray:
+        return np.array(
+            [
+                (t * 0.6, y),
+                (t, y - t / 2),
+                (width - t, y - t / 2),
+                (width - t * 0.6, y),
+                (width - t, y + t / 2),
+                (t, y + t / 2),
+            ]
+        )
+
+    def vertical(x: float, y0: float, y1: float) -> np.ndarray:
+        return np.array(
+            [
+                (x, y0 + t * 0.6),
+                (x + t / 2, y0 + t),
+                (x + t / 2, y1 - t),
+                (x, y1 - t * 0.6),
+                (x - t / 2, y1 - t),
+                (x - t / 2, y0 + t),
+            ]
+        )
+
+    return {
+        "a": horizontal(t / 2),
+        "g": horizontal(h2),
+        "d": horizontal(height - t / 2),
+        "f": vertical(t / 2, 0, h2),
+        "b": vertical(width - t / 2, 0, h2),
+        "e": vertical(t / 2, h2, height),
+        "c": vertical(width - t / 2, h2, height),
+    }
+
+
+def render_seven_segment(text: str, rng: random.Random) -> Ink:
+    """`text` on a seven-segment display; characters it cannot show unambiguously are dropped.
+
+    '.' lights the decimal point of the digit before it and ':' is a narrow cell, as on real
+    displays. Unlit segments may glow faintly (LCD ghosting) without changing the label.
+    """
+    height = float(rng.randint(24, 48))
+    width = height * rng.uniform(0.45, 0.62)
+    thick = height * rng.uniform(0.09, 0.16)
+    gap = max(1.0, thick * rng.uniform(0.1, 0.35))  # dark seam between adjacent segments
+    skew = rng.uniform(0.0, 0.22) if rng.random() < 0.7 else 0.0
+    spacing = width * rng.uniform(0.25, 0.5)
+    ghost = rng.randint(15, 60) if rng.random() < 0.3 else 0
+    polygons = _segment_polygons(width, height, thick - gap)
+    shown = []
+    cells: list[tuple[str, float]] = []
+    x = thick
+    for ch in text:
+        if ch == "." and cells and cells[-1][0] not in ".:":
+            cells.append((".", x - spacing * 0.55))
+            shown.append(ch)
+        elif ch == ":":
+            cells.append((":", x))
+            x += thick * 2 + spacing
+            shown.append(ch)
+        elif ch in SEVEN_SEGMENT:
+            cells.append((ch, x))
+            x += width + spacing
+            shown.append(ch)
+    pad = int(thick * 2)
+    canvas_w = int(x + height * skew + 2 * pad)
+    canvas = np.zeros((int(height) + 2 * pad, max(canvas_w, 4)), np.uint8)
+    shear = np.array([[1.0, -skew], [0.0, 1.0]])
+
+    def fill(points: np.ndarray, x0: float, value: int) -> None:
+        pts = points @ shear.T + (x0 + pad + height * skew, pad)
+        cv2.fillPoly(canvas, [np.round(pts * 4).astype(np.int32)], value, cv2.LINE_AA, shift=2)
+
+    dot = np.array([(0, 0), (thick, 0), (thick, thick), (0, thick)], dtype=float)
+    for ch, x0 in cells:
+        if ch == ".":
+            fill(dot + (0, height - thick), x0, 255)
+        elif ch == ":":
+            fill(dot + (0, height * 0.28), x0, 255)
+            fill(dot + (0, height * 0.66), x0, 255)
+        else:
+            lit = SEVEN_SEGMENT[ch]
+            for name, poly in polygons.items():
+                if name in lit:
+                    fill(poly, x0, 255)
+                elif ghost and ch != " ":
+                    fill(poly, x0, ghost)
+    return Ink(trim(canvas, 2), "".join(shown).strip(), int(height))

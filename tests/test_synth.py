@@ -1,0 +1,128 @@
+"""Tests for scripts/synth.py: the synthetic text-line generator and its CLI."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+
+from scripts.synth import LineGenerator, list_fonts, load_shard, main  # noqa: E402
+
+CHARSET_FILE = Path(__file__).resolve().parents[1] / "scripts" / "charsets" / "latin.txt"
+CHARSET = CHARSET_FILE.read_text(encoding="utf-8").rstrip("\n")
+
+
+@pytest.fixture(scope="module")
+def fonts() -> list[str]:
+    """A handful of common fonts: enough variety, quick to measure."""
+    found = sorted(glob.glob("/usr/share/fonts/truetype/dejavu/DejaVuSans*.ttf"))
+    found += sorted(glob.glob("/usr/share/fonts/truetype/liberation*/LiberationSerif-*.ttf"))
+    if not found:
+        pytest.skip("no DejaVu/Liberation fonts installed")
+    return found[:8]
+
+
+def test_same_seed_gives_same_samples(fonts: list[str]) -> None:
+    """Two generators with the same charset, seed and fonts produce identical sequences."""
+    a = LineGenerator(CHARSET, seed=7, fonts=fonts)
+    b = LineGenerator(CHARSET, seed=7, fonts=fonts)
+    for _ in range(30):
+        (img_a, text_a), (img_b, text_b) = a.sample(), b.sample()
+        assert text_a == text_b
+        np.testing.assert_array_equal(img_a, img_b)
+
+
+def test_different_seeds_give_different_samples(fonts: list[str]) -> None:
+    """Different seeds produce different texts."""
+    texts_a = _texts(LineGenerator(CHARSET, seed=1, fonts=fonts), 20)
+    texts_b = _texts(LineGenerator(CHARSET, seed=2, fonts=fonts), 20)
+    assert texts_a != texts_b
+
+
+def _texts(gen: LineGenerator, n: int) -> list[str]:
+    return [gen.sample()[1] for _ in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["mixed", "label", "words"])
+def test_samples_are_sane_uint8_lines_with_charset_labels(fonts: list[str], kind: str) -> None:
+    """Every sample is a 2-D uint8 image of plausible size whose label uses only charset chars."""
+    gen = LineGenerator(CHARSET, seed=3, fonts=fonts, kind=kind)
+    allowed = set(CHARSET)
+    for _ in range(150):
+        img, text = gen.sample()
+        assert isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 2
+        h, w = img.shape
+        assert 16 <= h <= 96 and 4 <= w <= 4000
+        assert text and text == text.strip() and set(text) <= allowed
+        assert img.std() > 0  # not a blank image
+
+
+def test_given_text_is_rendered_and_returned(fonts: list[str]) -> None:
+    """sample(text=...) returns that text with the image."""
+    gen = LineGenerator(CHARSET, seed=0, fonts=fonts)
+    for given in ("IP65", "S/N: 4A7-22913-X", "-20°C...+60°C", "HOTEL"):
+        img, text = gen.sample(text=given)
+        assert text == given
+        assert img.ndim == 2 and img.shape[1] > img.shape[0] // 2
+
+
+def test_given_text_loses_only_characters_outside_the_charset(fonts: list[str]) -> None:
+    """Characters missing from the charset are dropped from a given text."""
+    gen = LineGenerator("0123456789 cosABC", seed=0, fonts=fonts)
+    _, text = gen.sample(text="cos φ 0.82")
+    assert text == "cos 082"
+
+
+def test_list_fonts_finds_latin_fonts_without_symbol_fonts() -> None:
+    """list_fonts returns existing font files and leaves out symbol, math and emoji fonts."""
+    found = list_fonts()
+    if not found:
+        pytest.skip("no fonts installed")
+    assert all(os.path.isfile(p) for p in found)
+    names = " ".join(os.path.basename(p).lower() for p in found)
+    for excluded in ("symbol", "math", "emoji", "d050000l"):
+        assert excluded not in names
+
+
+def _run_cli(out: Path, workers: int) -> list[tuple[np.ndarray, str]]:
+    assert (
+        main(
+            [
+                "--charset",
+                str(CHARSET_FILE),
+                "--out",
+                str(out),
+                "--count",
+                "50",
+                "--seed",
+                "11",
+                "--workers",
+                str(workers),
+                "--shard-size",
+                "20",
+                "--png",
+            ]
+        )
+        == 0
+    )
+    samples = []
+    for shard in sorted(out.glob("shard-*.npz")):
+        samples += load_shard(str(shard))
+    return samples
+
+
+def test_cli_writes_count_samples_reproducibly_across_worker_counts(tmp_path: Path) -> None:
+    """The CLI writes --count samples as shards, PNGs and labels.tsv, same for 1 or 2 workers."""
+    one = _run_cli(tmp_path / "one", workers=1)
+    two = _run_cli(tmp_path / "two", workers=2)
+    assert len(one) == 50 and len(list((tmp_path / "one").glob("shard-*.npz"))) == 3
+    lines = (tmp_path / "one" / "labels.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 50 and len(list((tmp_path / "one" / "png").glob("*.png"))) == 50
+    assert [t for _, t in one] == [t for _, t in two]
+    for (img_a, _), (img_b, _) in zip(one, two, strict=True):
+        np.testing.assert_array_equal(img_a, img_b)
