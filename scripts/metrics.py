@@ -29,9 +29,7 @@ def edit_distance(a: str, b: str) -> int:
     for i, ca in enumerate(a, start=1):
         current = [i]
         for j, cb in enumerate(b, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            )
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
 
@@ -54,12 +52,14 @@ def score(preds: Sequence[str], gts: Sequence[str]) -> dict[str, float]:
     if not gts:
         raise ValueError("nothing to score")
     n = len(gts)
-    protocol = sum(normalize_protocol(p) == normalize_protocol(g) for p, g in zip(preds, gts))
-    exact = sum(p == g for p, g in zip(preds, gts))
+    protocol = sum(
+        normalize_protocol(p) == normalize_protocol(g) for p, g in zip(preds, gts, strict=True)
+    )
+    exact = sum(p == g for p, g in zip(preds, gts, strict=True))
     return {
         "protocol_acc": protocol / n,
         "exact_acc": exact / n,
-        "cer": sum(cer(p, g) for p, g in zip(preds, gts)) / n,
+        "cer": sum(cer(p, g) for p, g in zip(preds, gts, strict=True)) / n,
     }
 
 
