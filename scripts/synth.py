@@ -57,6 +57,8 @@ __all__ = ["KINDS", "LineGenerator", "list_fonts", "load_shard", "write_shard"]
 log = logging.getLogger(__name__)
 
 KINDS = ("mixed", "label", "words")
+# Styles too thin or slanted to survive being sampled onto a 7-row dot grid.
+_THIN_OR_SLANTED = ("thin", "light", "hairline", "italic", "oblique")
 MIN_HEIGHT, MAX_HEIGHT = 16, 96
 
 
@@ -117,7 +119,9 @@ class LineGenerator:
         self._families = [families[k] for k in sorted(families)]
         self._bold = [f for f in self.faces if f.bold and not f.monospace] or list(self.faces)
         self._matrix = [
-            f for f in self.faces if f.monospace and not f.bold and "italic" not in f.style.lower()
+            f
+            for f in self.faces
+            if f.monospace and not any(w in f.style.lower() for w in _THIN_OR_SLANTED)
         ] or list(self.faces)
         self.source = TextSource(charset, self._r)
         self._seven_segment_ok = sum(ch in charset for ch in "0123456789") >= 8
@@ -210,33 +214,48 @@ class LineGenerator:
         text = cv2.copyMakeBorder(ink.mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         text = text.astype(np.float32) * (1 / 255)
         other = np.zeros_like(text)
-        self._decorate(other, ink, pad)
-        text, other = effects.warp([text, other], size, r)
-        bg, fg = effects.gray_pair(r)
-        surface = effects.background(text.shape, bg, r, g)
+        if self._decorate(other, ink, pad):
+            text, other = effects.warp([text, other], size, r)
+        else:
+            (text,) = effects.warp([text], size, r)
+        # Most samples easy to read, a tail of hard ones (median difficulty 0.18). Tiny text is
+        # hard enough already: stacking every degradation on it would leave nothing to read.
+        hard = r.random() ** 2.5
+        if size < 15:
+            hard *= 0.5
+        bg, fg = effects.gray_pair(r, hard)
+        stamped = r.random() < (0.2 if relief_bias else 0.08)
+        if stamped:  # metal plates and cast parts: mid-gray, brushed or grainy
+            bg = r.uniform(0.3, 0.8)
+            surface = effects.background(text.shape, bg, r, g, metal=True)
+        else:
+            surface = effects.background(text.shape, bg, r, g)
         if r.random() < 0.12:
             effects.clutter(surface, bg, r)
         all_ink = np.minimum(text + other, 1.0)
-        if r.random() < (0.2 if relief_bias else 0.08):
-            image = effects.relief(surface, all_ink, size, r)
+        if stamped:
+            image = effects.relief(surface, all_ink, size, hard, r)
         else:
             if r.random() < 0.1:
                 surface = effects.drop_shadow(surface, all_ink, size, r)
-            image = effects.print_ink(surface, all_ink, fg, r, g)
-        image = effects.lighting(image, r)
+            image = effects.print_ink(surface, all_ink, fg, hard, r, g)
+        image = effects.lighting(image, hard, r)
+        image = effects.ensure_legible(image, text, 0.16 - 0.08 * hard)
         image = effects.crop(effects.Scene(image, text, size), r)
-        image = effects.camera(image, r, g)
-        out = effects.finish(image, r)
+        image = effects.camera(image, size, hard, r, g)
+        out = effects.finish(image, hard, r)
         return self._fit_height(out, small=size < 15)
 
-    def _decorate(self, other: np.ndarray, ink: Ink, pad: int) -> None:
-        """Draw neighbouring lines, underlines and frames that share the crop with the text."""
+    def _decorate(self, other: np.ndarray, ink: Ink, pad: int) -> bool:
+        """Draw neighbouring lines, underlines or frames sharing the crop; False if none drawn."""
         r = self._r
         h, w = ink.mask.shape
+        drawn = False
         if r.random() < 0.2:
             for above in (True, False):
                 if r.random() < 0.6:
                     self._neighbour(other, ink, pad, above)
+                    drawn = True
         x = r.random()
         if x < 0.06:  # underline
             y = pad + h + int(ink.size * r.uniform(-0.05, 0.12))
@@ -246,6 +265,7 @@ class LineGenerator:
             m = int(ink.size * r.uniform(0.1, 0.3))
             thick = max(1, int(ink.size * r.uniform(0.03, 0.08)))
             cv2.rectangle(other, (pad - m, pad - m), (pad + w + m, pad + h + m), 1.0, thick)
+        return drawn or x < 0.1
 
     def _neighbour(self, other: np.ndarray, ink: Ink, pad: int, above: bool) -> None:
         """Paste part of another text line just above or below, as on a dense label."""

@@ -243,7 +243,7 @@ class TextSource:
                         "LoAd",
                         "CooL",
                         "FAn",
-                        "Hold",
+                        "HoLd",
                     )
                 )
                 + rng.choice(("", f" {rng.randint(1, 9)}"))

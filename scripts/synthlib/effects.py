@@ -35,14 +35,17 @@ def _smooth_noise(shape: tuple[int, int], cell: float, g: np.random.Generator) -
 
 
 def background(
-    shape: tuple[int, int], level: float, r: random.Random, g: np.random.Generator
+    shape: tuple[int, int],
+    level: float,
+    r: random.Random,
+    g: np.random.Generator,
+    metal: bool = False,
 ) -> np.ndarray:
     """A surface around `level`: flat, gradient, paper, brushed metal, plastic grain or clutter."""
     h, w = shape
-    kind = r.choices(
-        ("flat", "gradient", "paper", "brushed", "grain", "lines", "edge"),
-        weights=(2.0, 2.0, 2.0, 1.5, 1.0, 1.0, 0.8),
-    )[0]
+    kinds = ("flat", "gradient", "paper", "brushed", "grain", "lines", "edge")
+    weights = (0.5, 1.0, 0.5, 3.0, 2.0, 0.2, 0.2) if metal else (2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 0.8)
+    kind = r.choices(kinds, weights=weights)[0]
     img = np.full(shape, level, np.float32)
     if kind == "gradient":
         angle = r.uniform(0, 2 * math.pi)
@@ -117,8 +120,11 @@ def clutter(image: np.ndarray, level: float, r: random.Random) -> None:
 # -- text on the surface ---------------------------------------------------------------------
 
 
-def gray_pair(r: random.Random) -> tuple[float, float]:
-    """Background and ink gray levels, as colour print would turn out in a gray camera image."""
+def gray_pair(r: random.Random, hard: float) -> tuple[float, float]:
+    """Background and ink gray levels, as colour print would turn out in a gray camera image.
+
+    `hard` (0..1) lowers the least contrast allowed: easy samples are clearly readable.
+    """
     style = r.random()
     if style < 0.5:  # dark on light
         bg, fg = r.uniform(0.55, 0.98), r.uniform(0.0, 0.35)
@@ -130,39 +136,52 @@ def gray_pair(r: random.Random) -> tuple[float, float]:
             return 0.299 * r.random() + 0.587 * r.random() + 0.114 * r.random()
 
         bg, fg = luma(), luma()
-    if abs(fg - bg) < 0.12:  # keep it readable: push the ink away from the surface
-        fg = bg + (0.12 if bg < 0.5 else -0.12) * r.uniform(1.0, 2.5)
-    if r.random() < 0.12:  # faded or low-contrast print
-        fg = bg + (fg - bg) * r.uniform(0.25, 0.5)
+    least = 0.45 - 0.33 * hard
+    if abs(fg - bg) < least:  # push the ink away from the surface
+        fg = bg + (least if bg < 0.5 else -least) * r.uniform(1.0, 1.5)
+    if r.random() < 0.25 * hard:  # faded or low-contrast print
+        fg = bg + (fg - bg) * r.uniform(0.3, 0.6)
+    if abs(fg - bg) < 0.12:  # below this even a person squints
+        up = fg >= bg if 0.12 <= bg <= 0.88 else bg < 0.5  # stay inside 0..1
+        fg = bg + (0.12 if up else -0.12)
     return bg, float(np.clip(fg, 0.0, 1.0))
 
 
 def print_ink(
-    surface: np.ndarray, mask: np.ndarray, ink: float, r: random.Random, g: np.random.Generator
+    surface: np.ndarray,
+    mask: np.ndarray,
+    ink: float,
+    hard: float,
+    r: random.Random,
+    g: np.random.Generator,
 ) -> np.ndarray:
     """Lay ink of gray `ink` over `surface` where `mask` says, with worn or uneven coverage."""
     alpha = mask
-    if r.random() < 0.25:  # worn print: ink missing in patches
-        wear = _smooth_noise(mask.shape, r.uniform(1.5, 5), g)
-        alpha = mask * np.clip(1.0 - r.uniform(0.2, 0.7) * np.maximum(wear, 0), 0, 1)
+    if r.random() < 0.1 + 0.3 * hard:  # worn print: ink thinner in patches, never gone
+        wear = np.clip(_smooth_noise(mask.shape, r.uniform(3, 12), g), 0, 1)
+        alpha = mask * (1.0 - r.uniform(0.2, 0.3 + 0.35 * hard) * wear)
     if r.random() < 0.15:  # ink bleed: strokes slightly fatter and softer
         alpha = np.clip(cv2.GaussianBlur(alpha, (0, 0), r.uniform(0.5, 1.0)) * 1.4, 0, 1)
     return surface * (1 - alpha) + ink * alpha
 
 
-def relief(surface: np.ndarray, mask: np.ndarray, size: int, r: random.Random) -> np.ndarray:
-    """Stamped, embossed or engraved text: visible only through shading of its edges."""
-    soft = cv2.GaussianBlur(mask, (0, 0), max(0.6, size * r.uniform(0.03, 0.08)))
+def relief(
+    surface: np.ndarray, mask: np.ndarray, size: int, hard: float, r: random.Random
+) -> np.ndarray:
+    """Stamped, embossed or engraved text: visible through the shading of its edges."""
+    soft = cv2.GaussianBlur(mask, (0, 0), max(0.6, size * r.uniform(0.02, 0.06)))
     gx = cv2.Sobel(soft, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(soft, cv2.CV_32F, 0, 1, ksize=3)
     angle = r.uniform(0, 2 * math.pi)
     direction = r.choice((-1.0, 1.0))  # raised or sunk
     shade = direction * (math.cos(angle) * gx + math.sin(angle) * gy)
-    depth = r.uniform(0.25, 0.8)
+    # Thin strokes give weak gradients: normalize so `depth` is the contrast actually seen.
+    shade *= 1.0 / max(float(np.abs(shade).max()), 1e-3)
+    depth = r.uniform(0.15, 0.4) * (1.2 - 0.6 * hard)
     out = surface + depth * shade
-    # The stamped floor is often a bit darker (dirt, oxide) or brighter (fresh cut).
-    out += r.uniform(-0.2, 0.12) * mask
-    return out
+    # The stamped floor is often darker (dirt, oxide, paint fill) or brighter (fresh cut).
+    floor = r.uniform(-0.35, 0.2) * (1.2 - 0.6 * hard)
+    return out + floor * mask
 
 
 def drop_shadow(surface: np.ndarray, mask: np.ndarray, size: int, r: random.Random) -> np.ndarray:
@@ -204,7 +223,7 @@ def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarr
         matrix = cv2.getPerspectiveTransform(src, dst) @ matrix
     out = [
         cv2.warpPerspective(
-            im, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            im, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
         for im in images
     ]
@@ -215,7 +234,7 @@ def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarr
         map_x = np.broadcast_to(xs[None, :], (h, w)).astype(np.float32)
         map_y = (np.arange(h, dtype=np.float32)[:, None] + offset[None, :]).astype(np.float32)
         out = [
-            cv2.remap(im, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            cv2.remap(im, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             for im in out
         ]
     return out
@@ -253,7 +272,7 @@ def crop(scene: Scene, r: random.Random) -> np.ndarray:
 # -- light and camera ------------------------------------------------------------------------
 
 
-def lighting(image: np.ndarray, r: random.Random) -> np.ndarray:
+def lighting(image: np.ndarray, hard: float, r: random.Random) -> np.ndarray:
     """Uneven light: a brightness ramp, a cast shadow edge, or a specular highlight."""
     h, w = image.shape
     if r.random() < 0.35:
@@ -268,18 +287,43 @@ def lighting(image: np.ndarray, r: random.Random) -> np.ndarray:
         slope = r.uniform(-2, 2)
         xs = np.arange(w, dtype=np.float32)[None, :] - (x0 + slope * np.arange(h)[:, None])
         soft = max(1.0, r.uniform(0.5, 6))
-        side = 1 / (1 + np.exp(-xs / soft))
+        side = 0.5 + 0.5 * np.tanh(xs / (2 * soft))  # logistic step, overflow-free
         if r.random() < 0.5:
             side = 1 - side
         image = image * (1 - r.uniform(0.25, 0.6) * side.astype(np.float32))
-    if r.random() < 0.15:  # glare: a bright blob that washes out the text under it
+    if r.random() < 0.05 + 0.2 * hard:  # glare: a bright blob over part of the text
         cx, cy = r.uniform(0, w), r.uniform(0, h)
         sx, sy = r.uniform(0.05, 0.4) * w, r.uniform(0.2, 1.0) * h
         xs = (np.arange(w, dtype=np.float32)[None, :] - cx) / sx
         ys = (np.arange(h, dtype=np.float32)[:, None] - cy) / sy
         blob = np.exp(-(xs * xs + ys * ys))
-        image = image + r.uniform(0.3, 1.0) * blob
+        # Veiling light: adds brightness that saturates, squeezing contrast without erasing it.
+        image = 1 - (1 - np.clip(image, 0, 1)) * (1 - r.uniform(0.3, 0.5 + 0.4 * hard) * blob)
     return image
+
+
+def ensure_legible(image: np.ndarray, text_mask: np.ndarray, floor: float) -> np.ndarray:
+    """Raise the ink/surface contrast to at least `floor` where effects stacked up to hide it.
+
+    Samples nobody could read would only teach the recognizer to guess.
+    """
+    image = np.clip(image, 0, 1)
+    # Every other pixel is plenty for two averages and halves the cost.
+    sub_image, sub_mask = image[::2, ::2], text_mask[::2, ::2]
+    ink = sub_mask > 0.6
+    around = sub_mask < 0.02
+    if not ink.any() or not around.any():
+        return image
+    inside = float(sub_image[ink].mean())
+    outside = float(sub_image[around].mean())
+    contrast = inside - outside
+    if abs(contrast) >= floor:
+        return image
+    sign = 1.0 if (contrast > 0 if contrast != 0 else outside < 0.5) else -1.0
+    if not 0 <= inside + sign * floor <= 1 and 0 <= outside - sign * floor <= 1:
+        # no room on the ink side: move the surface instead
+        return np.clip(image - sign * (floor - abs(contrast)) * (1 - text_mask), 0, 1)
+    return np.clip(image + sign * (floor - abs(contrast)) * text_mask, 0, 1)
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:
@@ -297,35 +341,47 @@ def _disk_kernel(radius: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def camera(image: np.ndarray, r: random.Random, g: np.random.Generator) -> np.ndarray:
-    """Optics and sensor: blur (gaussian, motion, defocus), low resolution and noise."""
+def camera(
+    image: np.ndarray, size: int, hard: float, r: random.Random, g: np.random.Generator
+) -> np.ndarray:
+    """Optics and sensor: blur (gaussian, motion, defocus), few pixels, and noise.
+
+    `size` is the text's em in px, so blur is measured against the strokes; `hard` (0..1) sets
+    how far each degradation may go.
+    """
     h, w = image.shape
+    stroke = max(1.0, size / 10)  # about one stroke width
     blur = r.random()
-    if blur < 0.35:
-        image = cv2.GaussianBlur(image, (0, 0), r.uniform(0.3, 1.2) * max(1.0, h / 40))
-    elif blur < 0.45:
-        image = cv2.filter2D(image, -1, _motion_kernel(r.randint(3, 7), r.uniform(0, math.pi)))
-    elif blur < 0.52:
-        image = cv2.filter2D(image, -1, _disk_kernel(r.uniform(1.0, 2.2) * max(1.0, h / 48)))
-    if r.random() < 0.3:  # seen from afar: few pixels, scaled back up by the pipeline
-        factor = r.uniform(1.5, 3.5)
-        small = (max(4, int(w / factor)), max(6, int(h / factor)))
-        image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
-        up = r.choice((cv2.INTER_LINEAR, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST))
-        image = cv2.resize(image, (w, h), interpolation=up)
+    if blur < 0.25 + 0.2 * hard:
+        image = cv2.GaussianBlur(image, (0, 0), stroke * r.uniform(0.15, 0.3 + 0.6 * hard))
+    elif blur < 0.33 + 0.25 * hard:
+        length = r.randint(3, 3 + int(stroke * (1 + 3 * hard)))
+        image = cv2.filter2D(image, -1, _motion_kernel(length, r.uniform(0, math.pi)))
+    elif blur < 0.38 + 0.3 * hard:
+        image = cv2.filter2D(image, -1, _disk_kernel(stroke * r.uniform(0.4, 0.6 + 0.8 * hard)))
+    if r.random() < 0.15 + 0.3 * hard:  # seen from afar: letters only 7..16 px tall
+        target = r.uniform(16 - 9 * hard, 16)
+        factor = size * 0.75 / target
+        if factor > 1.2:
+            small = (max(4, int(w / factor)), max(4, int(h / factor)))
+            image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+            up = r.choice((cv2.INTER_LINEAR, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST))
+            image = cv2.resize(image, (w, h), interpolation=up)
     if r.random() < 0.7:
-        sigma = r.uniform(0.005, 0.05) if r.random() < 0.85 else r.uniform(0.05, 0.1)
+        sigma = r.uniform(0.004, 0.015 + 0.07 * hard)
         image = image + sigma * g.standard_normal(image.shape, dtype=np.float32)
     return image
 
 
-def finish(image: np.ndarray, r: random.Random) -> np.ndarray:
+def finish(image: np.ndarray, hard: float, r: random.Random) -> np.ndarray:
     """Contrast/gamma jitter, quantize to uint8, and JPEG artefacts for part of the samples."""
     if r.random() < 0.3:
         image = np.clip(image, 0, 1) ** r.uniform(0.6, 1.6)
     out = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
     if r.random() < 0.45:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, r.randint(10, 90)])
+        ok, buf = cv2.imencode(
+            ".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, r.randint(int(85 - 75 * hard), 92)]
+        )
         if ok:
             out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return out

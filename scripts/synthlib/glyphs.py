@@ -72,7 +72,7 @@ def render_stencil(path: str, text: str, size: int, rng: random.Random) -> Ink:
     tracking = size * rng.uniform(0.04, 0.15)
     mask = _draw(font, text, tracking, binary=False).copy()
     pad = max(2, font.size // 4)
-    gap = max(1, round(size * rng.uniform(0.05, 0.09)))
+    gap = max(2, round(size * rng.uniform(0.08, 0.14)))
     x = 0.0
     for ch in text:
         width = font.getlength(ch)
@@ -89,18 +89,31 @@ _STENCIL_CUT = set("ABDOPQRabdegopq04689@&%$ODGUC0")
 
 
 def render_dot_matrix(path: str, text: str, rng: random.Random) -> Ink:
-    """`text` as a dot-matrix printer or display shows it: a coarse bitmap drawn with round dots."""
-    font = font_at(path, rng.randint(9, 12))
-    grid = _draw(font, text, rng.choice((0.0, 0.0, 1.0)), binary=True) > 127
-    grid = trim(grid.astype(np.uint8), 1)
-    cell = rng.randint(3, 6)
-    radius = cell * rng.uniform(0.32, 0.5)
+    """`text` as a dot-matrix printer or display shows it: a coarse bitmap drawn with round dots.
+
+    The font is drawn large and averaged down to a grid whose capitals are 7..9 cells tall, which
+    keeps letter shapes legible (rendering tiny with hinting mangles them).
+    """
+    font = font_at(path, 48)
+    left, top, right, bottom = font.getbbox("H")
+    cap = max(1, bottom - top)
+    rows = rng.choice((7, 7, 7, 8, 9))
+    big = _draw(font, text, rng.choice((0.0, 0.0, 6.0)), binary=False)
+    scale = rows / cap
+    grid = cv2.resize(
+        big,
+        (max(1, round(big.shape[1] * scale)), max(1, round(big.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
+    grid = trim((grid > rng.uniform(70, 120)).astype(np.uint8), 1)
+    cell = rng.randint(3, 7)
+    radius = cell * rng.uniform(0.4, 0.55)
     yy, xx = np.mgrid[0:cell, 0:cell] + 0.5 - cell / 2
     dot = np.clip((radius - np.hypot(yy, xx)) + 0.5, 0, 1)
     if rng.random() < 0.3:  # square pixels of an LED/LCD matrix
         dot = np.where((np.abs(yy) < radius) & (np.abs(xx) < radius), 1.0, 0.0)
     mask = np.kron(grid, (dot * 255).astype(np.uint8))
-    return Ink(trim(mask.astype(np.uint8), 2), text, cell * 10)
+    return Ink(trim(mask.astype(np.uint8), 2), text, round(cell * rows * 1.4))
 
 
 # Segments: a top, b top-right, c bottom-right, d bottom, e bottom-left, f top-left, g middle.
