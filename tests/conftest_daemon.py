@@ -8,6 +8,7 @@ model reads from it in-process, not the word drawn.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -119,11 +120,18 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Mosquitto:
     """A private mosquitto on a fixed port that a test can stop and start again."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, persistent: bool = False) -> None:
         self.port = free_port()
-        self.conf = folder / "mosquitto.conf"
+        self.conf = folder / f"mosquitto-{self.port}.conf"
+        # Persistence keeps a subscriber's session (and its queued QoS 1 messages) across a
+        # broker restart, so a test can tell lost messages from ones sent while it reconnected.
+        persistence = (f"persistence true\npersistence_location {folder}/\n"
+                       f"persistence_file mosquitto-{self.port}.db\n"
+                       if persistent else "persistence false\n")
+        # As root, mosquitto would switch to its own user, who cannot write our tmp folder.
+        user = f"user {getpass.getuser()}\n"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}{user}"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -146,7 +154,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A running mosquitto of this test's own."""
     if not Path(MOSQUITTO).exists():
         pytest.skip("mosquitto is not installed")
-    broker = Mosquitto(tmp_path)
+    broker = Mosquitto(tmp_path, persistent=True)
     broker.start()
     yield broker
     broker.stop()
@@ -159,7 +167,10 @@ class Subscriber:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
+        # A persistent session: the broker queues QoS 1 messages while we reconnect.
+        self._client = paho.Client(CallbackAPIVersion.VERSION2,
+                                   client_id=f"test-sub-{port}-{len(topic)}-{id(self)}",
+                                   clean_session=False)
         self._client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._client.on_message = self._on_message

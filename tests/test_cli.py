@@ -1,0 +1,108 @@
+"""edge_ocr.cli: the `edge-ocr` command's subcommands and exit statuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from conftest_daemon import draw, write_image
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def edge_ocr(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge_ocr", *args], input=stdin,
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def test_read_json_gives_one_object_per_image(
+    tmp_path: Path, model_path: Path, expected: Callable[[str], str]
+) -> None:
+    """`read --json` prints path, text, confidence, ms and per-character confidences."""
+    a = write_image(tmp_path / "a.png", draw("HELLO"))
+    b = write_image(tmp_path / "b.jpg", draw("A1B2"))
+    result = edge_ocr("read", "--json", "--model", str(model_path), str(a), str(b))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["path"] for line in lines] == [str(a), str(b)]
+    assert lines[0]["text"] == expected("HELLO")
+    for line in lines:
+        assert 0 <= line["confidence"] <= 1 and line["ms"] >= 0
+        assert [c["char"] for c in line["chars"]] == list(line["text"])
+
+
+def test_read_reports_an_unreadable_image_and_reads_the_rest(
+    tmp_path: Path, model_path: Path
+) -> None:
+    """A bad image is named on stderr, the others are still read, and the status is 1."""
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    good = write_image(tmp_path / "good.png", draw("OK"))
+    missing = tmp_path / "missing.png"
+    result = edge_ocr("read", "--model", str(model_path), str(bad), str(missing), str(good))
+    assert result.returncode == 1
+    assert f"{bad}: not a supported image" in result.stderr
+    assert f"{missing}: cannot read file" in result.stderr
+    assert result.stdout.startswith(f"{good}\t")
+
+
+def test_read_takes_paths_from_stdin(tmp_path: Path, model_path: Path) -> None:
+    """`-` reads image paths from standard input, one per line."""
+    paths = [str(write_image(tmp_path / f"{i}.png", draw(str(i)))) for i in range(3)]
+    result = edge_ocr("read", "--model", str(model_path), "-", stdin="\n".join(paths) + "\n")
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == paths
+
+
+def test_read_allowed_characters_constrain_the_decoder(tmp_path: Path, model_path: Path) -> None:
+    """With --allowed only those characters can appear in the text."""
+    image = write_image(tmp_path / "a.png", draw("HELLO 42"))
+    result = edge_ocr("read", "--json", "--allowed", "0123456789", "--model", str(model_path),
+                      str(image))
+    assert set(json.loads(result.stdout)["text"]) <= set("0123456789")
+
+
+def test_read_with_a_missing_model_exits_3(tmp_path: Path) -> None:
+    """A model that cannot be loaded is a model error with exit status 3."""
+    result = edge_ocr("read", "--model", str(tmp_path / "none.onnx"), "x.png")
+    assert result.returncode == 3 and "model file not found" in result.stderr
+
+
+def test_check_config_accepts_a_valid_file(tmp_path: Path, model_path: Path) -> None:
+    """check-config loads the model, checks the fields against it, and exits 0."""
+    (tmp_path / "inbox").mkdir()
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"path": str(model_path)},
+        "source": {"folder": {"path": str(tmp_path / "inbox")}},
+        "outbox": {"path": str(tmp_path / "o.sqlite3")},
+        "fields": [{"name": "n", "allowed": "0123456789"}],
+    }))
+    result = edge_ocr("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_check_config_refuses_characters_the_model_lacks(tmp_path: Path, model_path: Path) -> None:
+    """A field allowing a character outside the model's charset is a config error."""
+    (tmp_path / "inbox").mkdir()
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"path": str(model_path)},
+        "source": {"folder": {"path": str(tmp_path / "inbox")}},
+        "outbox": {"path": str(tmp_path / "o.sqlite3")},
+        "fields": [{"name": "n", "allowed": "0123\u4e2d"}],
+    }))
+    result = edge_ocr("check-config", str(config))
+    assert result.returncode == 2 and "fields[0].allowed" in result.stderr
+
+
+def test_run_with_a_missing_config_file_exits_2(tmp_path: Path) -> None:
+    """`run` with a config file that does not exist says so and exits 2."""
+    result = edge_ocr("run", "--config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "config file not found" in result.stderr
