@@ -202,7 +202,7 @@ class LineGenerator:
             return render_stencil(face.path, text, size, r)
         tracking = 0.0
         if r.random() < 0.3:
-            tracking = size * r.uniform(-0.04, 0.3)
+            tracking = size * r.uniform(-0.04, 0.22)
         return render_font(face.path, text, size, tracking)
 
     # -- appearance ---------------------------------------------------------------------------
@@ -236,8 +236,12 @@ class LineGenerator:
         if stamped:
             image = effects.relief(surface, all_ink, size, hard, r)
         else:
-            if r.random() < 0.1:
+            x = r.random()
+            if x < 0.1:
                 surface = effects.drop_shadow(surface, all_ink, size, r)
+            elif x < 0.16:  # contour in a third gray, far from the ink
+                level = fg + (0.5 if fg < 0.5 else -0.5) * r.uniform(0.6, 1.0)
+                surface = effects.outline(surface, all_ink, size, level, r)
             image = effects.print_ink(surface, all_ink, fg, hard, r, g)
         image = effects.lighting(image, hard, r)
         image = effects.ensure_legible(image, text, 0.16 - 0.08 * hard)
@@ -256,6 +260,9 @@ class LineGenerator:
                 if r.random() < 0.6:
                     self._neighbour(other, ink, pad, above)
                     drawn = True
+        if r.random() < 0.03:
+            self._barcode(other, ink, pad)
+            drawn = True
         x = r.random()
         if x < 0.06:  # underline
             y = pad + h + int(ink.size * r.uniform(-0.05, 0.12))
@@ -266,6 +273,21 @@ class LineGenerator:
             thick = max(1, int(ink.size * r.uniform(0.03, 0.08)))
             cv2.rectangle(other, (pad - m, pad - m), (pad + w + m, pad + h + m), 1.0, thick)
         return drawn or x < 0.1
+
+    def _barcode(self, other: np.ndarray, ink: Ink, pad: int) -> None:
+        """Bars above the line, as printed over the digits of an EAN/UPC or Code 128 label."""
+        r = self._r
+        h, w = ink.mask.shape
+        gap = int(ink.size * r.uniform(0.05, 0.3))
+        bottom = pad - gap
+        top = max(0, bottom - int(ink.size * r.uniform(1.0, 3.0)))
+        unit = max(1, round(ink.size * r.uniform(0.04, 0.1)))
+        x = pad + int(r.uniform(-0.1, 0.1) * w)
+        end = min(other.shape[1], pad + w + int(r.uniform(-0.1, 0.1) * w))
+        while x < end:
+            bar = unit * r.randint(1, 4)
+            other[top:bottom, max(0, x) : max(0, x + bar)] = 1.0
+            x += bar + unit * r.randint(1, 4)
 
     def _neighbour(self, other: np.ndarray, ink: Ink, pad: int, above: bool) -> None:
         """Paste part of another text line just above or below, as on a dense label."""

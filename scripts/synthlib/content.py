@@ -394,7 +394,16 @@ class TextSource:
 
     def rating(self) -> str:
         rng = self.rng
-        parts = [rng.choice(self._rating_parts)(self) for _ in range(rng.randint(1, 3))]
+        makers = (
+            self._voltage,
+            self._voltage,
+            self._frequency,
+            self._power,
+            self._current,
+            self._misc_rating,
+            self._misc_rating,
+        )
+        parts = [rng.choice(makers)() for _ in range(rng.randint(1, 3))]
         return rng.choice(("  ", " ", " / ", "   ")).join(parts)
 
     def _voltage(self) -> str:
@@ -446,8 +455,6 @@ class TextSource:
             lambda: f"{rng.randint(1, 200)} {rng.choice(('l/min', 'm3/h', 'PSI', 'MPa', 'kPa'))}",
         )
         return rng.choice(forms)()
-
-    _rating_parts = (_voltage, _voltage, _frequency, _power, _current, _misc_rating, _misc_rating)
 
     def date(self) -> str:
         rng = self.rng

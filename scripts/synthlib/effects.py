@@ -41,10 +41,15 @@ def background(
     g: np.random.Generator,
     metal: bool = False,
 ) -> np.ndarray:
-    """A surface around `level`: flat, gradient, paper, brushed metal, plastic grain or clutter."""
+    """A surface around `level`: flat, gradient, paper, brushed metal, grain, lines, a sticker
+    edge, or soft blobs of out-of-focus scenery."""
     h, w = shape
-    kinds = ("flat", "gradient", "paper", "brushed", "grain", "lines", "edge")
-    weights = (0.5, 1.0, 0.5, 3.0, 2.0, 0.2, 0.2) if metal else (2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 0.8)
+    kinds = ("flat", "gradient", "paper", "brushed", "grain", "lines", "edge", "blobs")
+    weights = (
+        (0.5, 1.0, 0.5, 3.0, 2.0, 0.2, 0.2, 0.2)
+        if metal
+        else (2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 0.8, 1.2)
+    )
     kind = r.choices(kinds, weights=weights)[0]
     img = np.full(shape, level, np.float32)
     if kind == "gradient":
@@ -80,6 +85,13 @@ def background(
             else:
                 x = r.randint(0, w - 1)
                 cv2.line(img, (x, 0), (x + r.randint(-3, 3), h - 1), value, thick)
+    elif kind == "blobs":  # shapes behind a sign, photographed out of focus
+        for _ in range(r.randint(2, 6)):
+            value = float(np.clip(level + r.uniform(-0.3, 0.3), 0, 1))
+            centre = (r.randint(0, w), r.randint(0, h))
+            axes = (r.randint(2, max(3, w // 3)), r.randint(2, max(3, h)))
+            cv2.ellipse(img, centre, axes, r.uniform(0, 180), 0, 360, value, -1)
+        img = cv2.GaussianBlur(img, (0, 0), r.uniform(1.5, 6))
     elif kind == "edge":  # the border of a sticker or plate running through the crop
         other = level + r.choice((-1, 1)) * r.uniform(0.15, 0.5)
         if r.random() < 0.5:
@@ -162,7 +174,25 @@ def print_ink(
         alpha = mask * (1.0 - r.uniform(0.2, 0.3 + 0.35 * hard) * wear)
     if r.random() < 0.15:  # ink bleed: strokes slightly fatter and softer
         alpha = np.clip(cv2.GaussianBlur(alpha, (0, 0), r.uniform(0.5, 1.0)) * 1.4, 0, 1)
+    if r.random() < 0.04:  # thermal printer with dead heating elements: thin blank streaks
+        h, w = alpha.shape
+        alpha = alpha.copy()
+        for _ in range(r.randint(1, 3)):
+            if r.random() < 0.5:
+                alpha[r.randrange(h), :] = 0
+            else:
+                alpha[:, r.randrange(w)] = 0
     return surface * (1 - alpha) + ink * alpha
+
+
+def outline(
+    surface: np.ndarray, mask: np.ndarray, size: int, level: float, r: random.Random
+) -> np.ndarray:
+    """Paint a contour of gray `level` around the letters (signs, logos, stickers)."""
+    width = max(1, round(size * r.uniform(0.03, 0.1)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    grown = cv2.dilate(mask, kernel)
+    return surface * (1 - grown) + level * grown
 
 
 def relief(
@@ -355,7 +385,7 @@ def camera(
     if blur < 0.25 + 0.2 * hard:
         image = cv2.GaussianBlur(image, (0, 0), stroke * r.uniform(0.15, 0.3 + 0.6 * hard))
     elif blur < 0.33 + 0.25 * hard:
-        length = r.randint(3, 3 + int(stroke * (1 + 3 * hard)))
+        length = r.randint(3, 3 + int(stroke * (0.5 + 1.5 * hard)))
         image = cv2.filter2D(image, -1, _motion_kernel(length, r.uniform(0, math.pi)))
     elif blur < 0.38 + 0.3 * hard:
         image = cv2.filter2D(image, -1, _disk_kernel(stroke * r.uniform(0.4, 0.6 + 0.8 * hard)))
