@@ -203,6 +203,7 @@ class Publisher:
         self._published = 0
         self._connects = 0
         self._connect_failures = 0
+        self._rejected = 0
         self._last_error: str | None = None
         self._last_error_logged_at = -math.inf
 
@@ -218,8 +219,8 @@ class Publisher:
 
     def start(self) -> None:
         """Start the worker thread; it connects in the background, with backoff."""
-        if self._thread is not None:
-            raise RuntimeError("Publisher.start() called twice")
+        if self._thread is not None or self._stop_requested.is_set():
+            raise RuntimeError("a Publisher starts once; make a new one after stop()")
         self._thread = threading.Thread(
             target=self._run, name=f"mqtt-publisher-{self._client_id}", daemon=True
         )
@@ -259,7 +260,7 @@ class Publisher:
             for field in fields:
                 wanted[self._topics.discovery(field)] = self._discovery_config(field)
         owned_now = set(wanted) | {self._topics.state(f) for f in fields}
-        owned_before = set(json.loads(self._outbox.get_note(_NOTE_OWNED_TOPICS) or "[]"))
+        owned_before = self._owned_topics()
         stale = sorted(owned_before - owned_now)
         qos = self._settings.qos
         messages = [Outgoing(topic, b"", qos, True) for topic in stale]
@@ -271,6 +272,15 @@ class Publisher:
         if stale:
             log.info("removing %d retained topics no longer configured: %s", len(stale), stale)
         self._wake()
+
+    def _owned_topics(self) -> set[str]:
+        """The retained topics the last announce_fields published (persisted in the outbox)."""
+        note = self._outbox.get_note(_NOTE_OWNED_TOPICS) or "[]"
+        try:
+            return {str(topic) for topic in json.loads(note)}
+        except (ValueError, TypeError):
+            log.warning("ignoring an unreadable note of announced topics: %r", note[:200])
+            return set()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every message in the outbox is acknowledged; False on timeout."""
@@ -317,6 +327,7 @@ class Publisher:
                 "connects": connects,
                 "reconnects": max(0, connects - 1),
                 "connect_failures": self._connect_failures,
+                "rejected": self._rejected,
                 "inflight": len(self._inflight),
                 "last_error": self._last_error,
             }
@@ -344,7 +355,6 @@ class Publisher:
         config = {
             "name": field,
             "unique_id": f"edge-ocr_{s.device_id}_{field}",
-            "object_id": f"{s.device_id}_{field}",
             "state_topic": self._topics.state(field),
             "value_template": "{{ value_json.text }}",
             "json_attributes_topic": self._topics.state(field),
@@ -459,20 +469,27 @@ class Publisher:
                     client.publish(self._topics.availability, ONLINE, qos=1, retain=True)
                     online_sent = True
             self._settle()
-            if self._stop_requested.is_set():
-                if not self._connected:
-                    return accepted
-                now = time.monotonic()
-                drained = not self._inflight and len(self._outbox) == 0
-                if self._offline_mid is None and (drained or now >= self._drain_deadline):
-                    info = client.publish(self._topics.availability, OFFLINE, qos=1, retain=True)
-                    self._offline_mid = info.mid
-                if self._offline_acked or now >= self._stop_deadline:
-                    client.disconnect()  # written at once; the broker then drops the last will
-                    log.info("disconnected from %s:%d", self._settings.host, self._settings.port)
-                    return accepted
-            elif self._connected:
+            if self._connected and self._offline_mid is None:
                 self._feed(client)
+            if self._stop_requested.is_set():
+                now = time.monotonic()
+                if not self._connected:
+                    # Lost while draining, or CONNACK still missing at the drain deadline.
+                    if accepted or now >= self._drain_deadline:
+                        return accepted
+                else:
+                    drained = not self._inflight and len(self._outbox) == 0
+                    if self._offline_mid is None and (drained or now >= self._drain_deadline):
+                        info = client.publish(
+                            self._topics.availability, OFFLINE, qos=1, retain=True
+                        )
+                        self._offline_mid = info.mid
+                    if self._offline_acked or now >= self._stop_deadline:
+                        client.disconnect()  # written at once; the broker drops the last will
+                        log.info(
+                            "disconnected from %s:%d", self._settings.host, self._settings.port
+                        )
+                        return accepted
             sock = client.socket()
             if sock is None:
                 return accepted
@@ -497,7 +514,22 @@ class Publisher:
         if room <= 0:
             return
         for message in self._outbox.peek(room, after=self._last_sent_id):
-            info = client.publish(message.topic, message.payload, message.qos, message.retain)
+            try:
+                info = client.publish(message.topic, message.payload, message.qos, message.retain)
+            except ValueError as err:
+                # Not publishable ever (a wildcard in the topic, a huge payload): left in place
+                # it would block every message behind it, so it goes, loudly.
+                log.error(
+                    "message %d on %r cannot be published (%s); removing it from the outbox",
+                    message.id,
+                    message.topic,
+                    err,
+                )
+                self._outbox.ack(message.id)
+                with self._lock:
+                    self._rejected += 1
+                self._last_sent_id = message.id
+                continue
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 log.debug(
                     "publish of message %d failed: %s", message.id, paho.error_string(info.rc)
@@ -557,7 +589,7 @@ class Publisher:
             self._last_error = None
         self._last_error_logged_at = -math.inf
         log.info(
-            "connected to %s:%d as %s; %d messages waiting",
+            "connected to %s:%d as %s; %d message(s) waiting",
             s.host,
             s.port,
             self._client_id,
@@ -572,10 +604,9 @@ class Publisher:
             self._connected = False
         if was_connected and not self._stop_requested.is_set():
             log.warning(
-                "connection to %s:%d lost (%s); %d messages waiting",
+                "connection to %s:%d lost; %d message(s) waiting",
                 self._settings.host,
                 self._settings.port,
-                reason,
                 len(self._outbox),
             )
 
