@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -57,6 +58,12 @@ __all__ = ["KINDS", "LineGenerator", "list_fonts", "load_shard", "write_shard"]
 log = logging.getLogger(__name__)
 
 KINDS = ("mixed", "label", "words")
+# Words in family names that name a member of a design rather than the design itself
+# ("Roboto Condensed", "Inter Display", "Linux Libertine O").
+_WIDTH_OR_WEIGHT = re.compile(r"\b(display|condensed|narrow|medium|light|bold|italic|cn|minus|o)\b")
+# Small marks that sit at the top or bottom of the line and vanish when the box clips there.
+_HIGH_MARKS = set("°'\"`^~*")
+_LOW_MARKS = set("_.,;:")
 # Styles too thin or slanted to survive being sampled onto a 7-row dot grid.
 _THIN_OR_SLANTED = ("thin", "light", "hairline", "italic", "oblique")
 MIN_HEIGHT, MAX_HEIGHT = 16, 96
@@ -69,20 +76,7 @@ def _faces(paths: tuple[str, ...], charset: str) -> tuple[FontFace, ...]:
 
 def _family_key(face: FontFace) -> str:
     """Group weights and widths of one design so each design is drawn about equally often."""
-    name = face.family.lower()
-    for word in (
-        "display",
-        "condensed",
-        "narrow",
-        "medium",
-        "light",
-        "bold",
-        "italic",
-        " cn",
-        "minus",
-        " o",
-    ):
-        name = name.replace(word, "")
+    name = _WIDTH_OR_WEIGHT.sub("", face.family.lower())
     return "".join(name.split())
 
 
@@ -210,11 +204,15 @@ class LineGenerator:
     def _photograph(self, ink: Ink, relief_bias: bool) -> np.ndarray:
         r, g = self._r, self._g
         size = ink.size
-        pad = int(size * 0.9) + 4
-        text = cv2.copyMakeBorder(ink.mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        # Room for the widest crop margin plus how far rotation (5 deg) and horizontal stretch
+        # (15 %) move the ends of a long line, so no letter leaves the canvas.
+        width = ink.mask.shape[1]
+        pad = int(size * 0.9 + 0.05 * width) + 4
+        pad_x = int(size * 0.9 + 0.09 * width) + 4
+        text = cv2.copyMakeBorder(ink.mask, pad, pad, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0)
         text = text.astype(np.float32) * (1 / 255)
         other = np.zeros_like(text)
-        if self._decorate(other, ink, pad):
+        if self._decorate(other, ink, pad_x, pad):
             text, other = effects.warp([text, other], size, r)
         else:
             (text,) = effects.warp([text], size, r)
@@ -245,51 +243,60 @@ class LineGenerator:
             image = effects.print_ink(surface, all_ink, fg, hard, r, g)
         image = effects.lighting(image, hard, r)
         image = effects.ensure_legible(image, text, 0.16 - 0.08 * hard)
-        image = effects.crop(effects.Scene(image, text, size), r)
+        # A box clipping the top could erase a degree sign or quote, the bottom a period.
+        chars = set(ink.text)
+        image = effects.crop(
+            effects.Scene(image, text, size),
+            r,
+            clip_top=not chars & _HIGH_MARKS,
+            clip_bottom=not chars & _LOW_MARKS,
+        )
         image = effects.camera(image, size, hard, r, g)
         out = effects.finish(image, hard, r)
         return self._fit_height(out, small=size < 15)
 
-    def _decorate(self, other: np.ndarray, ink: Ink, pad: int) -> bool:
-        """Draw neighbouring lines, underlines or frames sharing the crop; False if none drawn."""
+    def _decorate(self, other: np.ndarray, ink: Ink, left: int, top: int) -> bool:
+        """Draw neighbouring lines, underlines or frames sharing the crop; False if none drawn.
+
+        The line's mask sits in `other` with its top-left corner at (`left`, `top`).
+        """
         r = self._r
         h, w = ink.mask.shape
         drawn = False
         if r.random() < 0.2:
             for above in (True, False):
                 if r.random() < 0.6:
-                    self._neighbour(other, ink, pad, above)
+                    self._neighbour(other, ink, left, top, above)
                     drawn = True
         if r.random() < 0.03:
-            self._barcode(other, ink, pad)
+            self._barcode(other, ink, left, top)
             drawn = True
         x = r.random()
         if x < 0.06:  # underline
-            y = pad + h + int(ink.size * r.uniform(-0.05, 0.12))
+            y = top + h + int(ink.size * r.uniform(-0.05, 0.12))
             thick = max(1, int(ink.size * r.uniform(0.04, 0.1)))
-            cv2.line(other, (pad, y), (pad + w, y), 1.0, thick)
+            cv2.line(other, (left, y), (left + w, y), 1.0, thick)
         elif x < 0.1:  # printed frame or box around the value
             m = int(ink.size * r.uniform(0.1, 0.3))
             thick = max(1, int(ink.size * r.uniform(0.03, 0.08)))
-            cv2.rectangle(other, (pad - m, pad - m), (pad + w + m, pad + h + m), 1.0, thick)
+            cv2.rectangle(other, (left - m, top - m), (left + w + m, top + h + m), 1.0, thick)
         return drawn or x < 0.1
 
-    def _barcode(self, other: np.ndarray, ink: Ink, pad: int) -> None:
+    def _barcode(self, other: np.ndarray, ink: Ink, left: int, top: int) -> None:
         """Bars above the line, as printed over the digits of an EAN/UPC or Code 128 label."""
         r = self._r
-        h, w = ink.mask.shape
-        gap = int(ink.size * r.uniform(0.05, 0.3))
-        bottom = pad - gap
-        top = max(0, bottom - int(ink.size * r.uniform(1.0, 3.0)))
+        w = ink.mask.shape[1]
+        bottom = top - int(ink.size * r.uniform(0.05, 0.3))
+        upper = max(0, bottom - int(ink.size * r.uniform(1.0, 3.0)))
         unit = max(1, round(ink.size * r.uniform(0.04, 0.1)))
-        x = pad + int(r.uniform(-0.1, 0.1) * w)
-        end = min(other.shape[1], pad + w + int(r.uniform(-0.1, 0.1) * w))
+        x = left + int(r.uniform(-0.1, 0.1) * w)
+        end = min(other.shape[1], left + w + int(r.uniform(-0.1, 0.1) * w))
         while x < end:
             bar = unit * r.randint(1, 4)
-            other[top:bottom, max(0, x) : max(0, x + bar)] = 1.0
+            other[upper:bottom, max(0, x) : max(0, x + bar)] = 1.0
             x += bar + unit * r.randint(1, 4)
 
-    def _neighbour(self, other: np.ndarray, ink: Ink, pad: int, above: bool) -> None:
+    def _neighbour(self, other: np.ndarray, ink: Ink, left: int, top: int, above: bool) -> None:
         """Paste part of another text line just above or below, as on a dense label."""
         r = self._r
         text = self.source.line("label" if r.random() < 0.6 else "words")
@@ -298,8 +305,8 @@ class LineGenerator:
         gap = int(ink.size * r.uniform(0.1, 0.5))
         hh, ww = other.shape
         mh, mw = mask.shape
-        y = pad - gap - mh if above else pad + ink.mask.shape[0] + gap
-        x = pad + int(r.uniform(-0.3, 0.3) * ink.mask.shape[1])
+        y = top - gap - mh if above else top + ink.mask.shape[0] + gap
+        x = left + int(r.uniform(-0.3, 0.3) * ink.mask.shape[1])
         y0, y1 = max(0, y), min(hh, y + mh)
         x0, x1 = max(0, x), min(ww, x + mw)
         if y1 > y0 and x1 > x0:

@@ -270,8 +270,11 @@ def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarr
     return out
 
 
-def crop(scene: Scene, r: random.Random) -> np.ndarray:
-    """Cut the text out like a detector would: tight or loose, sometimes clipping top or bottom."""
+def crop(
+    scene: Scene, r: random.Random, clip_top: bool = True, clip_bottom: bool = True
+) -> np.ndarray:
+    """Cut the text out like a detector would: tight or loose, and sometimes a few pixels too
+    small at the top (if `clip_top`) or bottom (if `clip_bottom`)."""
     rows = np.flatnonzero(scene.text_mask.max(axis=1) > 0.35)
     cols = np.flatnonzero(scene.text_mask.max(axis=0) > 0.35)
     h, w = scene.image.shape
@@ -288,9 +291,9 @@ def crop(scene: Scene, r: random.Random) -> np.ndarray:
     bottom = margin(0.0, 0.55 if loose else 0.2)
     if r.random() < 0.1:  # detector box a little too small vertically
         cut = -int(round(text_h * r.uniform(0.03, 0.12)))
-        if r.random() < 0.5:
+        if clip_top and (r.random() < 0.5 or not clip_bottom):
             top = cut
-        else:
+        elif clip_bottom:
             bottom = cut
     left = margin(0.02, 0.7 if loose else 0.25)
     right = margin(0.02, 0.7 if loose else 0.25)
