@@ -40,9 +40,7 @@ def setup_logging(level: str = "INFO") -> None:
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -57,24 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--config", "-c", default=os.environ.get("EDGE_OCR_CONFIG", DEFAULT_CONFIG),
-                     help=f"YAML config file (default: $EDGE_OCR_CONFIG or {DEFAULT_CONFIG})")
+    run.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("EDGE_OCR_CONFIG", DEFAULT_CONFIG),
+        help=f"YAML config file (default: $EDGE_OCR_CONFIG or {DEFAULT_CONFIG})",
+    )
 
     check = sub.add_parser("check-config", help="check a config file (and load its model)")
     check.add_argument("config", help="YAML config file")
     check.add_argument("--no-model", action="store_true", help="do not load the model")
 
     read = sub.add_parser("read", help="recognize each image as one line of text")
-    read.add_argument("images", nargs="+", metavar="IMAGE",
-                      help="image files; '-' reads more paths from stdin, one per line")
+    read.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files; '-' reads more paths from stdin, one per line",
+    )
     read.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     read.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
     read.add_argument("--json", action="store_true", help="one JSON object per image")
     read.add_argument("--allowed", default=None, help="only these characters may be read")
 
     demo = sub.add_parser("demo", help="render sample labels, run the daemon, show MQTT results")
-    demo.add_argument("--host", default=None, help="MQTT broker (default: a local one; "
-                      "started from the mosquitto binary if none listens on localhost:1883)")
+    demo.add_argument(
+        "--host",
+        default=None,
+        help="MQTT broker (default: a local one; "
+        "started from the mosquitto binary if none listens on localhost:1883)",
+    )
     demo.add_argument("--port", type=int, default=1883)
     demo.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     demo.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -128,8 +138,10 @@ def _check_config(config_file: str, *, load_model: bool) -> int:
     names = ", ".join(f.name for f in cfg.fields) or "(whole image)"
     print(f"{config_file}: OK")
     print(f"  device {cfg.device_id}; source {cfg.source.type}; fields {names}")
-    print(f"  model {cfg.model.path}; MQTT {cfg.mqtt.host}:{cfg.mqtt.port}"
-          f"{' TLS' if cfg.mqtt.tls else ''}; outbox {cfg.outbox.path}")
+    print(
+        f"  model {cfg.model.path}; MQTT {cfg.mqtt.host}:{cfg.mqtt.port}"
+        f"{' TLS' if cfg.mqtt.tls else ''}; outbox {cfg.outbox.path}"
+    )
     return EXIT_OK
 
 
@@ -181,12 +193,22 @@ def _read(args: argparse.Namespace) -> int:
             print(f"edge-ocr: {path}: {err}", file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps({
-                "path": path, "text": line.text, "confidence": round(line.confidence, 4),
-                "ms": round(ms, 1),
-                "chars": [{"char": c, "confidence": p}
-                          for c, p in zip(line.text, line.char_confidences)],
-            }, ensure_ascii=False), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "path": path,
+                        "text": line.text,
+                        "confidence": round(line.confidence, 4),
+                        "ms": round(ms, 1),
+                        "chars": [
+                            {"char": c, "confidence": p}
+                            for c, p in zip(line.text, line.char_confidences, strict=True)
+                        ],
+                    },
+                    ensure_ascii=False,
+                ),
+                flush=True,
+            )
         else:
             print(f"{path}\t{line.text}\t{line.confidence:.3f}", flush=True)
     return EXIT_FAILURE if failures else EXIT_OK
@@ -197,6 +219,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     setup_logging("WARNING")
     return demo.run(
-        out=lambda line: print(line, flush=True), host=args.host, port=args.port,
-        model=args.model, keep=args.keep, timeout=args.timeout,
+        out=lambda line: print(line, flush=True),
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        keep=args.keep,
+        timeout=args.timeout,
     )

@@ -106,8 +106,13 @@ def boolean(v: Any, ctx: _Ctx) -> bool:
     return v
 
 
-def text(*, choices: tuple[str, ...] | None = None, regex: re.Pattern[str] | None = None,
-         what: str = "", nullable: bool = False) -> Check:
+def text(
+    *,
+    choices: tuple[str, ...] | None = None,
+    regex: re.Pattern[str] | None = None,
+    what: str = "",
+    nullable: bool = False,
+) -> Check:
     def check(v: Any, ctx: _Ctx) -> str | None:
         if v is None and nullable:
             return None
@@ -166,15 +171,23 @@ def point_list(count: int, what: str) -> Check:
         if v is None:
             return None
         if count == 4 and what == "rect":
-            ok = (isinstance(v, list) and len(v) == 4
-                  and all(_is_num(x) for x in v) and v[0] >= 0 and v[1] >= 0
-                  and v[2] > 0 and v[3] > 0)
+            ok = (
+                isinstance(v, list)
+                and len(v) == 4
+                and all(_is_num(x) for x in v)
+                and v[0] >= 0
+                and v[1] >= 0
+                and v[2] > 0
+                and v[3] > 0
+            )
             if not ok:
                 raise _Bad("must be [x, y, width, height] with x, y >= 0 and width, height > 0")
             return tuple(float(x) for x in v)
-        ok = (isinstance(v, list) and len(v) == count
-              and all(isinstance(p, list) and len(p) == 2 and all(_is_num(x) for x in p)
-                      for p in v))
+        ok = (
+            isinstance(v, list)
+            and len(v) == count
+            and all(isinstance(p, list) and len(p) == 2 and all(_is_num(x) for x in p) for p in v)
+        )
         if not ok:
             raise _Bad("must be 4 points [[x, y], ...] clockwise from the text's top-left")
         return tuple((float(p[0]), float(p[1])) for p in v)
@@ -374,8 +387,11 @@ class MqttConfig:
             out.append("tls: must be true when ca_file, cert_file or tls_insecure is set")
         if not out:
             # The publisher's own rules (topic shapes and the like), under our key names.
-            out += [p for p in self.settings("edge-ocr").problems()
-                    if not p.startswith(("device_id", "password"))]
+            out += [
+                p
+                for p in self.settings("edge-ocr").problems()
+                if not p.startswith(("device_id", "password"))
+            ]
         return out
 
     def settings(self, device_id: str) -> MqttSettings:
@@ -383,15 +399,25 @@ class MqttConfig:
         from edge_ocr.mqtt import MqttSettings
 
         return MqttSettings(
-            host=self.host, port=self.port, client_id=self.client_id, username=self.username,
-            password=self.password.reveal() if self.password else None, tls=self.tls,
-            ca_file=_str(self.ca_file), cert_file=_str(self.cert_file),
-            key_file=_str(self.key_file), tls_insecure=self.tls_insecure,
-            keepalive=self.keepalive, topic_prefix=self.topic_prefix, device_id=device_id,
-            qos=self.qos, reconnect_min_delay=self.reconnect_min_delay,
+            host=self.host,
+            port=self.port,
+            client_id=self.client_id,
+            username=self.username,
+            password=self.password.reveal() if self.password else None,
+            tls=self.tls,
+            ca_file=_str(self.ca_file),
+            cert_file=_str(self.cert_file),
+            key_file=_str(self.key_file),
+            tls_insecure=self.tls_insecure,
+            keepalive=self.keepalive,
+            topic_prefix=self.topic_prefix,
+            device_id=device_id,
+            qos=self.qos,
+            reconnect_min_delay=self.reconnect_min_delay,
             reconnect_max_delay=self.reconnect_max_delay,
             homeassistant_discovery=self.homeassistant_discovery,
-            discovery_prefix=self.discovery_prefix, max_inflight=self.max_inflight,
+            discovery_prefix=self.discovery_prefix,
+            max_inflight=self.max_inflight,
         )
 
 
@@ -480,8 +506,7 @@ def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
         hint = difflib.get_close_matches(str(key), list(known), n=1)
         extra = f" (did you mean {hint[0]!r}?)" if hint else ""
         ctx.errors.append(
-            f"{_join(where, str(key))}: unknown key{extra}; "
-            f"expected one of: {', '.join(known)}"
+            f"{_join(where, str(key))}: unknown key{extra}; expected one of: {', '.join(known)}"
         )
     values: dict[str, Any] = {}
     for name, f in known.items():
@@ -542,12 +567,14 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
 
 
 _StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates  # type: ignore[arg-type]
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _no_duplicates,  # type: ignore[arg-type]
 )
 
 
-def parse(raw: Any, base: Path, *, environ: Mapping[str, str] | None = None,
-          file: Path | None = None) -> Config:
+def parse(
+    raw: Any, base: Path, *, environ: Mapping[str, str] | None = None, file: Path | None = None
+) -> Config:
     """Check a parsed YAML document; raise one ConfigError listing every problem."""
     env = os.environ if environ is None else environ
     ctx = _Ctx(base, [])

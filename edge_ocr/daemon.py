@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -59,7 +59,7 @@ class Counters:
 
 def iso(t: float) -> str:
     """ISO 8601 UTC with milliseconds and a Z."""
-    stamp = datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    stamp = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
 
 
@@ -80,7 +80,7 @@ def payload(reading: Reading, *, model_version: str, event: str = "reading") -> 
         "valid": reading.valid,
         "chars": [
             {"char": c, "confidence": p}
-            for c, p in zip(reading.text, reading.char_confidences)
+            for c, p in zip(reading.text, reading.char_confidences, strict=True)
         ],
         "source": reading.source,
         "frame_id": reading.frame_id,
@@ -106,8 +106,9 @@ class Daemon:
         self._reload = threading.Event()
         self._recognizer: Any = None
         self._masks: dict[str, np.ndarray | None] = {}
-        self._stabilizer = Stabilizer(cfg.stabilize.votes, cfg.stabilize.window,
-                                      cfg.stabilize.gone_after)
+        self._stabilizer = Stabilizer(
+            cfg.stabilize.votes, cfg.stabilize.window, cfg.stabilize.gone_after
+        )
         self._outbox: Any = None
         self._publisher: Any = None
         self._source: Source | None = None
@@ -160,8 +161,10 @@ class Daemon:
         self._outbox = Outbox(cfg.outbox.path, max_messages=cfg.outbox.max_messages)
         try:
             self._publisher = Publisher(
-                cfg.mqtt.settings(cfg.device_id), self._outbox,
-                model_version=self._recognizer.info.version, software_version=__version__,
+                cfg.mqtt.settings(cfg.device_id),
+                self._outbox,
+                model_version=self._recognizer.info.version,
+                software_version=__version__,
             )
             self._publisher.start()
             self._publisher.announce_fields(field_names(cfg))
@@ -224,8 +227,9 @@ class Daemon:
             self._source.close()
         self._capture_thread = None
 
-    def _capture(self, source: Source, q: queue.Queue[Frame], stop: threading.Event,
-                 ended: threading.Event) -> None:
+    def _capture(
+        self, source: Source, q: queue.Queue[Frame], stop: threading.Event, ended: threading.Event
+    ) -> None:
         c = self.counters
         try:
             for frame in source.frames(stop):
@@ -236,8 +240,7 @@ class Daemon:
                     except queue.Full:
                         c.dropped += 1
                         if c.dropped == 1 or c.dropped % 100 == 0:
-                            log.info("recognition is behind: %d frame(s) dropped so far",
-                                     c.dropped)
+                            log.info("recognition is behind: %d frame(s) dropped so far", c.dropped)
                     continue
                 while not stop.is_set():
                     try:
@@ -267,8 +270,13 @@ class Daemon:
         except BaseException:
             self._close_publisher(0)
             raise
-        log.info("edge-ocr %s running: device %s, source %s, %d field(s)", __version__,
-                 cfg.device_id, cfg.source.type, len(field_names(cfg)))
+        log.info(
+            "edge-ocr %s running: device %s, source %s, %d field(s)",
+            __version__,
+            cfg.device_id,
+            cfg.source.type,
+            len(field_names(cfg)),
+        )
         self._notify.ready(self._status())
         status = 0
         try:
@@ -310,16 +318,26 @@ class Daemon:
         self._stop_capture()
         self._close_publisher(self._cfg.shutdown.drain_seconds)
         c = self.counters
-        log.info("stopped: %d frame(s) processed, %d reading(s) published, %d dropped, "
-                 "%d error(s)", c.processed, c.published, c.dropped, c.frame_errors)
+        log.info(
+            "stopped: %d frame(s) processed, %d reading(s) published, %d dropped, %d error(s)",
+            c.processed,
+            c.published,
+            c.dropped,
+            c.frame_errors,
+        )
 
     def _status(self) -> str:
         c = self.counters
-        mqtt = "connected" if self._publisher is not None and self._publisher.connected else (
-            "disconnected")
+        mqtt = (
+            "connected"
+            if self._publisher is not None and self._publisher.connected
+            else ("disconnected")
+        )
         pending = len(self._outbox) if self._outbox is not None else 0
-        return (f"{c.processed} frames, {c.published} readings published, {c.dropped} dropped, "
-                f"{c.frame_errors} errors; outbox {pending} pending; MQTT {mqtt}")
+        return (
+            f"{c.processed} frames, {c.published} readings published, {c.dropped} dropped, "
+            f"{c.frame_errors} errors; outbox {pending} pending; MQTT {mqtt}"
+        )
 
     # --- one frame --------------------------------------------------------------------------
 
@@ -329,8 +347,11 @@ class Daemon:
             readings = self.recognize(frame)
         except Exception as err:  # a per-frame problem: log it, count it, keep going
             self.counters.frame_errors += 1
-            reason = f"{err.__class__.__name__}: {err}" if not isinstance(
-                err, EdgeOcrError) else str(err)
+            reason = (
+                f"{err.__class__.__name__}: {err}"
+                if not isinstance(err, EdgeOcrError)
+                else str(err)
+            )
             if not isinstance(err, (EdgeOcrError, ValueError)):
                 log.exception("frame %d from %s: unexpected error", frame.frame_id, frame.source)
             else:
@@ -353,15 +374,21 @@ class Daemon:
         now = time.time()
         rules = {f.name: f for f in self._cfg.fields}
         readings = []
-        for region, line in zip(found, decoded):
+        for region, line in zip(found, decoded, strict=True):
             extra = {"reading_id": reading_id(self._cfg.device_id, frame, region.field)}
             if frame.path is not None:
                 extra["path"] = str(frame.path)
             reading = Reading(
-                field=region.field, text=line.text, confidence=line.confidence,
-                char_confidences=line.char_confidences, frame_id=frame.frame_id,
-                source=frame.source, captured_at=frame.captured_at, recognized_at=now,
-                quad=region.quad, extra=extra,
+                field=region.field,
+                text=line.text,
+                confidence=line.confidence,
+                char_confidences=line.char_confidences,
+                frame_id=frame.frame_id,
+                source=frame.source,
+                captured_at=frame.captured_at,
+                recognized_at=now,
+                quad=region.quad,
+                extra=extra,
             )
             rule = rules.get(region.field)
             if rule is not None:
@@ -383,9 +410,13 @@ class Daemon:
             log.error("cannot queue the readings of %s: %s; will retry", frame.path, err)
             self._folder_call("release", frame)
             return
-        log.info("%s: %s", frame.path.name if frame.path else frame.frame_id,
-                 ", ".join(f"{r.field}={r.text!r}" + ("" if r.valid else " (invalid)")
-                           for r in readings))
+        log.info(
+            "%s: %s",
+            frame.path.name if frame.path else frame.frame_id,
+            ", ".join(
+                f"{r.field}={r.text!r}" + ("" if r.valid else " (invalid)") for r in readings
+            ),
+        )
         self._folder_call("done", frame)
 
     def _publish_votes(self, readings: list[Reading]) -> None:
@@ -395,15 +426,18 @@ class Daemon:
                 if isinstance(event, Gone):
                     extra = {k: v for k, v in event.last.extra.items() if k != "problem"}
                     gone = dataclasses.replace(
-                        event.last, text="", char_confidences=(), confidence=0.0, valid=False,
+                        event.last,
+                        text="",
+                        char_confidences=(),
+                        confidence=0.0,
+                        valid=False,
                         extra={**extra, "previous_text": event.previous_text},
                     )
                     self._put(gone, "gone")
                     log.info("%s: %r gone", reading.field, event.previous_text)
                 elif event is not None:
                     self._put(event, "reading")
-                    log.info("%s: %r (confidence %.2f)", event.field, event.text,
-                             event.confidence)
+                    log.info("%s: %r (confidence %.2f)", event.field, event.text, event.confidence)
             except (OutboxError, OSError) as err:
                 self.counters.outbox_errors += 1
                 log.error("cannot queue a reading of %s: %s", reading.field, err)
@@ -437,17 +471,23 @@ class Daemon:
         try:
             recognizer, masks = self._recognizer, self._masks
             if new.model != old.model or new.fields != old.fields:
-                recognizer, masks = (self._load_model(new) if new.model != old.model
-                                     else (recognizer, field_masks(recognizer, new.fields)))
+                recognizer, masks = (
+                    self._load_model(new)
+                    if new.model != old.model
+                    else (recognizer, field_masks(recognizer, new.fields))
+                )
         except EdgeOcrError as err:
             log.error("reload failed, keeping the running configuration: %s", err)
             self._notify.ready(f"reload failed, running the previous config: {err}")
             return False
         logging.getLogger().setLevel(new.log_level)
         source_changed = new.source != old.source or new.capture != old.capture
-        publisher_changed = (new.mqtt != old.mqtt or new.outbox != old.outbox
-                             or new.device_id != old.device_id
-                             or recognizer is not self._recognizer)
+        publisher_changed = (
+            new.mqtt != old.mqtt
+            or new.outbox != old.outbox
+            or new.device_id != old.device_id
+            or recognizer is not self._recognizer
+        )
         if source_changed:
             self._stop_capture()  # queued frames are finished under the old config
         self._cfg = new
@@ -460,10 +500,14 @@ class Daemon:
             try:
                 self._open_publisher(new)
             except EdgeOcrError as err:
-                log.error("reload: cannot open the new outbox/MQTT settings (%s); "
-                          "going back to the previous ones", err)
-                self._cfg = dataclasses.replace(new, mqtt=old.mqtt, outbox=old.outbox,
-                                                device_id=old.device_id)
+                log.error(
+                    "reload: cannot open the new outbox/MQTT settings (%s); "
+                    "going back to the previous ones",
+                    err,
+                )
+                self._cfg = dataclasses.replace(
+                    new, mqtt=old.mqtt, outbox=old.outbox, device_id=old.device_id
+                )
                 self._open_publisher(self._cfg)
         elif new.fields != old.fields:
             self._publisher.announce_fields(field_names(new))
@@ -492,4 +536,3 @@ def field_masks(recognizer: Any, fields: tuple[FieldConfig, ...]) -> dict[str, n
     if problems:
         raise ConfigError("; ".join(problems))
     return masks
-

@@ -28,7 +28,9 @@ from edge_ocr.errors import EdgeOcrError, ModelError
 SAMPLES = ("HELLO", "EDGE-OCR", "A1B2C3", "Serial 4711", "2024-06-01", "Pump 7")
 
 
-def render_label(text: str, *, height: int = 40, font: int = cv2.FONT_HERSHEY_SIMPLEX) -> np.ndarray:
+def render_label(
+    text: str, *, height: int = 40, font: int = cv2.FONT_HERSHEY_SIMPLEX
+) -> np.ndarray:
     """Black text on a white label, about `height` pixels of cap height plus a margin."""
     scale = cv2.getFontScaleFromHeight(font, height, 2)
     (w, h), base = cv2.getTextSize(text, font, scale, 2)
@@ -66,8 +68,9 @@ def start_mosquitto(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     conf = folder / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 10
     while not _reachable("127.0.0.1", port):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -103,8 +106,15 @@ shutdown:
     return path
 
 
-def run(*, out: Callable[[str], None], host: str | None, port: int, model: Path | None,
-        keep: bool, timeout: float) -> int:
+def run(
+    *,
+    out: Callable[[str], None],
+    host: str | None,
+    port: int,
+    model: Path | None,
+    keep: bool,
+    timeout: float,
+) -> int:
     """Run the demo; 0 when every sample came back over MQTT."""
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
@@ -150,8 +160,9 @@ def run(*, out: Callable[[str], None], host: str | None, port: int, model: Path 
             raise EdgeOcrError(f"cannot subscribe to {topic} on {host}:{port}")
         config_file = _config(folder, inbox, model, host, port, device)
         out(f"watching {inbox}; readings are published to {topic}")
-        daemon = subprocess.Popen([sys.executable, "-m", "edge_ocr", "run", "--config",
-                                   str(config_file)])
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "edge_ocr", "run", "--config", str(config_file)]
+        )
         for i, text in enumerate(SAMPLES):
             name = f"label-{i + 1}.png"
             ok, png = cv2.imencode(".png", render_label(text))
@@ -172,12 +183,17 @@ def run(*, out: Callable[[str], None], host: str | None, port: int, model: Path 
                 name = Path(str(body.get("path", "?"))).name
                 i = int(name.split("-")[1].split(".")[0]) - 1 if name.startswith("label-") else 0
                 mark = "ok " if body.get("text") == SAMPLES[i] else "   "
-                out(f"{mark} {name}: {body.get('text')!r} (confidence "
-                    f"{float(body.get('confidence', 0)):.2f}) at {body.get('recognized_at')}")
-        correct = sum(1 for b in arrived
-                      if b.get("text") in SAMPLES
-                      and Path(str(b.get("path"))).name
-                      == f"label-{SAMPLES.index(str(b.get('text'))) + 1}.png")
+                out(
+                    f"{mark} {name}: {body.get('text')!r} (confidence "
+                    f"{float(str(body.get('confidence', 0))):.2f}) at {body.get('recognized_at')}"
+                )
+        correct = sum(
+            1
+            for b in arrived
+            if b.get("text") in SAMPLES
+            and Path(str(b.get("path"))).name
+            == f"label-{SAMPLES.index(str(b.get('text'))) + 1}.png"
+        )
         out(f"{len(arrived)}/{len(SAMPLES)} readings arrived, {correct} read exactly")
         return 0 if len(arrived) >= len(SAMPLES) else 1
     finally:

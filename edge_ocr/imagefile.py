@@ -130,7 +130,7 @@ def decode(data: bytes, header: Header) -> np.ndarray:
     if image is None or image.size == 0:
         raise ImageError(f"cannot decode {header.format.upper()} data (corrupt file)")
     if image.dtype != np.uint8:
-        image = (image / 257).astype(np.uint8) if image.dtype == np.uint16 else image.astype(
-            np.uint8
+        image = (
+            (image / 257).astype(np.uint8) if image.dtype == np.uint16 else image.astype(np.uint8)
         )
     return image

@@ -125,9 +125,12 @@ class Mosquitto:
         self.conf = folder / f"mosquitto-{self.port}.conf"
         # Persistence keeps a subscriber's session (and its queued QoS 1 messages) across a
         # broker restart, so a test can tell lost messages from ones sent while it reconnected.
-        persistence = (f"persistence true\npersistence_location {folder}/\n"
-                       f"persistence_file mosquitto-{self.port}.db\n"
-                       if persistent else "persistence false\n")
+        persistence = (
+            f"persistence true\npersistence_location {folder}/\n"
+            f"persistence_file mosquitto-{self.port}.db\n"
+            if persistent
+            else "persistence false\n"
+        )
         # As root, mosquitto would switch to its own user, who cannot write our tmp folder.
         user = f"user {getpass.getuser()}\n"
         self.conf.write_text(
@@ -138,7 +141,8 @@ class Mosquitto:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_port(self.port)
 
@@ -168,9 +172,11 @@ class Subscriber:
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         # A persistent session: the broker queues QoS 1 messages while we reconnect.
-        self._client = paho.Client(CallbackAPIVersion.VERSION2,
-                                   client_id=f"test-sub-{port}-{len(topic)}-{id(self)}",
-                                   clean_session=False)
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"test-sub-{port}-{len(topic)}-{id(self)}",
+            clean_session=False,
+        )
         self._client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._client.on_message = self._on_message
@@ -236,7 +242,7 @@ class NotifySocket:
         while time.monotonic() < deadline:
             try:
                 data = self.sock.recv(4096).decode()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             self.messages.append(data)
             if line in data.split("\n"):
@@ -247,7 +253,7 @@ class NotifySocket:
         try:
             while True:
                 self.messages.append(self.sock.recv(4096).decode())
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             pass
 
     def close(self) -> None:
@@ -262,12 +268,22 @@ def base_config(tmp_path: Path, model: Path, port: int, **overrides: Any) -> dic
         "device_id": "test",
         "log_level": "INFO",
         "model": {"path": str(model)},
-        "source": {"type": "folder", "folder": {
-            "path": str(inbox), "settle_seconds": 0.2, "poll_seconds": 0.1,
-            "incomplete_seconds": 1.0,
-        }},
-        "mqtt": {"host": "127.0.0.1", "port": port, "homeassistant_discovery": False,
-                 "reconnect_min_delay": 0.1, "reconnect_max_delay": 0.5},
+        "source": {
+            "type": "folder",
+            "folder": {
+                "path": str(inbox),
+                "settle_seconds": 0.2,
+                "poll_seconds": 0.1,
+                "incomplete_seconds": 1.0,
+            },
+        },
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": port,
+            "homeassistant_discovery": False,
+            "reconnect_min_delay": 0.1,
+            "reconnect_max_delay": 0.5,
+        },
         "outbox": {"path": str(tmp_path / "outbox.sqlite3")},
         "shutdown": {"drain_seconds": 5},
     }
@@ -288,8 +304,12 @@ class DaemonProcess:
         self.write_config(config)
         self.log_file = tmp_path / "daemon.log"
         self.notify = NotifySocket(tmp_path / f"notify-{time.monotonic_ns()}.sock")
-        self.env = {**os.environ, "NOTIFY_SOCKET": str(self.notify.path),
-                    "PYTHONPATH": str(REPO), **(env or {})}
+        self.env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(self.notify.path),
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        }
         self.env.pop("JOURNAL_STREAM", None)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -300,7 +320,10 @@ class DaemonProcess:
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "edge_ocr", "run", "--config", str(self.config_file)],
-                stdout=log, stderr=log, env=self.env, cwd=self.tmp_path,
+                stdout=log,
+                stderr=log,
+                env=self.env,
+                cwd=self.tmp_path,
             )
         if wait_ready:
             self.wait_ready()

@@ -9,15 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-
 from conftest_daemon import draw, write_image
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def edge_ocr(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edge_ocr", *args], input=stdin,
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_ocr", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def test_read_json_gives_one_object_per_image(
@@ -62,8 +67,9 @@ def test_read_takes_paths_from_stdin(tmp_path: Path, model_path: Path) -> None:
 def test_read_allowed_characters_constrain_the_decoder(tmp_path: Path, model_path: Path) -> None:
     """With --allowed only those characters can appear in the text."""
     image = write_image(tmp_path / "a.png", draw("HELLO 42"))
-    result = edge_ocr("read", "--json", "--allowed", "0123456789", "--model", str(model_path),
-                      str(image))
+    result = edge_ocr(
+        "read", "--json", "--allowed", "0123456789", "--model", str(model_path), str(image)
+    )
     assert set(json.loads(result.stdout)["text"]) <= set("0123456789")
 
 
@@ -77,12 +83,16 @@ def test_check_config_accepts_a_valid_file(tmp_path: Path, model_path: Path) -> 
     """check-config loads the model, checks the fields against it, and exits 0."""
     (tmp_path / "inbox").mkdir()
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({
-        "model": {"path": str(model_path)},
-        "source": {"folder": {"path": str(tmp_path / "inbox")}},
-        "outbox": {"path": str(tmp_path / "o.sqlite3")},
-        "fields": [{"name": "n", "allowed": "0123456789"}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"path": str(model_path)},
+                "source": {"folder": {"path": str(tmp_path / "inbox")}},
+                "outbox": {"path": str(tmp_path / "o.sqlite3")},
+                "fields": [{"name": "n", "allowed": "0123456789"}],
+            }
+        )
+    )
     result = edge_ocr("check-config", str(config))
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
@@ -92,12 +102,16 @@ def test_check_config_refuses_characters_the_model_lacks(tmp_path: Path, model_p
     """A field allowing a character outside the model's charset is a config error."""
     (tmp_path / "inbox").mkdir()
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({
-        "model": {"path": str(model_path)},
-        "source": {"folder": {"path": str(tmp_path / "inbox")}},
-        "outbox": {"path": str(tmp_path / "o.sqlite3")},
-        "fields": [{"name": "n", "allowed": "0123\u4e2d"}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"path": str(model_path)},
+                "source": {"folder": {"path": str(tmp_path / "inbox")}},
+                "outbox": {"path": str(tmp_path / "o.sqlite3")},
+                "fields": [{"name": "n", "allowed": "0123\u4e2d"}],
+            }
+        )
+    )
     result = edge_ocr("check-config", str(config))
     assert result.returncode == 2 and "fields[0].allowed" in result.stderr
 

@@ -88,12 +88,24 @@ def test_section_that_is_not_a_mapping_is_refused(write: Any) -> None:
 
 def test_all_problems_are_reported_in_one_message(write: Any) -> None:
     """Several independent mistakes all appear in the one error."""
-    msg = problems(write({
-        "device_id": "has space", "mqtt": {"port": 0, "qos": 2},
-        "fields": [{"rect": [1, 2]}], "stabilize": {"votes": 9, "window": 5},
-    }))
-    for key in ("device_id:", "mqtt.port:", "mqtt.qos:", "fields[0].name: is required",
-                "fields[0].rect:", "stabilize.votes:"):
+    msg = problems(
+        write(
+            {
+                "device_id": "has space",
+                "mqtt": {"port": 0, "qos": 2},
+                "fields": [{"rect": [1, 2]}],
+                "stabilize": {"votes": 9, "window": 5},
+            }
+        )
+    )
+    for key in (
+        "device_id:",
+        "mqtt.port:",
+        "mqtt.qos:",
+        "fields[0].name: is required",
+        "fields[0].rect:",
+        "stabilize.votes:",
+    ):
         assert key in msg
     assert msg.count("\n  ") == 6
 
@@ -151,8 +163,7 @@ def test_password_is_read_from_password_file(write: Any, tmp_path: Path) -> None
     """mqtt.password_file supplies the password, without its trailing newline."""
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
-    cfg = config.load(write({"mqtt": {"username": "u", "password_file": str(secret)}}),
-                      environ={})
+    cfg = config.load(write({"mqtt": {"username": "u", "password_file": str(secret)}}), environ={})
     assert cfg.mqtt.password is not None and cfg.mqtt.password.reveal() == "s3cret"
     assert cfg.mqtt.settings("dev").password == "s3cret"
 
@@ -162,8 +173,9 @@ def test_password_is_read_from_systemd_credential(write: Any, tmp_path: Path) ->
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "mqtt-password").write_text("from-systemd")
-    cfg = config.load(write({"mqtt": {"username": "u"}}),
-                      environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    cfg = config.load(
+        write({"mqtt": {"username": "u"}}), environ={"CREDENTIALS_DIRECTORY": str(creds)}
+    )
     assert cfg.mqtt.password is not None and cfg.mqtt.password.reveal() == "from-systemd"
 
 
@@ -182,11 +194,9 @@ def test_password_never_appears_in_reprs_or_logs(
     """Neither the config's repr nor the publisher settings' repr shows the password."""
     secret = tmp_path / "pw"
     secret.write_text("TopSecret-123")
-    cfg = config.load(write({"mqtt": {"username": "u", "password_file": str(secret)}}),
-                      environ={})
+    cfg = config.load(write({"mqtt": {"username": "u", "password_file": str(secret)}}), environ={})
     with caplog.at_level(logging.DEBUG):
-        logging.getLogger("test").info("config %s %r %s", cfg, cfg.mqtt,
-                                       cfg.mqtt.settings("dev"))
+        logging.getLogger("test").info("config %s %r %s", cfg, cfg.mqtt, cfg.mqtt.settings("dev"))
     assert "TopSecret-123" not in caplog.text
     assert "TopSecret-123" not in repr(cfg) + str(cfg.mqtt.password)
 
@@ -243,7 +253,12 @@ def test_shipped_config_documents_every_key_with_its_default() -> None:
 def test_check_config_exits_2_and_names_the_key(write: Any) -> None:
     """`edge-ocr check-config` prints the problems and exits with status 2."""
     path = write({"mqtt": {"port": "abc"}})
-    result = subprocess.run([sys.executable, "-m", "edge_ocr", "check-config", str(path)],
-                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_ocr", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "mqtt.port: must be an integer between 1 and 65535, got 'abc'" in result.stderr

@@ -19,7 +19,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-
 from conftest_daemon import (
     DaemonProcess,
     Mosquitto,
@@ -53,8 +52,12 @@ def names(payloads: list[dict[str, Any]]) -> list[str]:
 
 
 def test_dropped_image_arrives_as_its_text(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
-    daemon: Make, expected: Callable[[str], str],
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
+    daemon: Make,
+    expected: Callable[[str], str],
 ) -> None:
     """A label dropped into the folder is published with its text and all payload keys."""
     sub = subscribe(mosquitto.port, EVENTS)
@@ -75,8 +78,13 @@ def test_dropped_image_arrives_as_its_text(
 
 
 def test_fields_are_read_in_one_frame_with_their_rules(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
-    daemon: Make, expected: Callable[[str], str], recognizer: Any,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
+    daemon: Make,
+    expected: Callable[[str], str],
+    recognizer: Any,
 ) -> None:
     """Two configured fields of one image are published separately; a pattern miss is invalid."""
     top, bottom = draw("AB12"), draw("7731")
@@ -86,8 +94,12 @@ def test_fields_are_read_in_one_frame_with_their_rules(
     canvas[top.shape[0] :, : bottom.shape[1]] = bottom
     fields = [
         {"name": "code", "rect": [0, 0, top.shape[1], top.shape[0]]},
-        {"name": "number", "rect": [0, top.shape[0], bottom.shape[1], bottom.shape[0]],
-         "allowed": "0123456789", "pattern": "NEVER"},
+        {
+            "name": "number",
+            "rect": [0, top.shape[0], bottom.shape[1], bottom.shape[0]],
+            "allowed": "0123456789",
+            "pattern": "NEVER",
+        },
     ]
     sub = subscribe(mosquitto.port, EVENTS)
     daemon(base_config(tmp_path, model_path, mosquitto.port, fields=fields)).start()
@@ -99,7 +111,10 @@ def test_fields_are_read_in_one_frame_with_their_rules(
 
 
 def test_state_topic_keeps_the_latest_reading_retained(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
     daemon: Make,
 ) -> None:
     """A subscriber arriving later still gets the field's latest reading from the state topic."""
@@ -113,11 +128,15 @@ def test_state_topic_keeps_the_latest_reading_retained(
 
 
 def test_sd_notify_ready_status_watchdog_and_stopping(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, daemon: Make,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    daemon: Make,
 ) -> None:
     """The daemon sends READY=1 with STATUS=, pings WATCHDOG=1, and STOPPING=1 on SIGTERM."""
-    d = daemon(base_config(tmp_path, model_path, mosquitto.port),
-               env={"WATCHDOG_USEC": "300000"}).start()
+    d = daemon(
+        base_config(tmp_path, model_path, mosquitto.port), env={"WATCHDOG_USEC": "300000"}
+    ).start()
     ready = d.notify.wait_for("READY=1")
     assert any(line.startswith("STATUS=") for line in ready.split("\n"))
     d.notify.wait_for("WATCHDOG=1", timeout=10)
@@ -127,7 +146,10 @@ def test_sd_notify_ready_status_watchdog_and_stopping(
 
 
 def test_sigterm_drains_the_outbox_and_exits_0(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
     daemon: Make,
 ) -> None:
     """Readings queued while the broker was down are delivered during shutdown; exit 0."""
@@ -145,15 +167,19 @@ def test_sigterm_drains_the_outbox_and_exits_0(
 
 
 def test_sighup_applies_a_good_new_config(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
     daemon: Make,
 ) -> None:
-    """After SIGHUP with a changed device_id, readings go to the new device's topic."""
+    """After SIGHUP with a new device_id and source settings, readings use the new topic."""
     sub = subscribe(mosquitto.port, "edge-ocr/+/event")
     cfg = base_config(tmp_path, model_path, mosquitto.port)
     d = daemon(cfg).start()
     d.notify.messages.clear()
-    d.write_config({**cfg, "device_id": "renamed"})
+    source = {"type": "folder", "folder": {**cfg["source"]["folder"], "poll_seconds": 0.2}}
+    d.write_config({**cfg, "device_id": "renamed", "source": source})
     d.signal(signal.SIGHUP)
     d.notify.wait_for("RELOADING=1")
     d.notify.wait_for("READY=1")
@@ -164,7 +190,10 @@ def test_sighup_applies_a_good_new_config(
 
 
 def test_sighup_with_a_bad_config_keeps_the_old_one(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
     daemon: Make,
 ) -> None:
     """A reload whose config fails its checks is refused, logged, and the daemon keeps going."""
@@ -188,7 +217,10 @@ def huge_png() -> bytes:
 
 
 def test_bad_files_are_failed_with_reasons_while_good_ones_are_read(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
     daemon: Make,
 ) -> None:
     """Corrupt, empty, truncated, huge and non-image files go to failed/; the rest is published."""
@@ -198,16 +230,24 @@ def test_bad_files_are_failed_with_reasons_while_good_ones_are_read(
     jpeg = cv2.imencode(".jpg", draw("CUT"))[1].tobytes()
     png = bytearray(cv2.imencode(".png", draw("BAD"))[1].tobytes())
     png[50:-20] = b"\x55" * (len(png) - 70)
-    bad = {"empty.png": b"", "truncated.jpg": jpeg[: len(jpeg) // 2], "huge.png": huge_png(),
-           "text.png": b"hello\n", "corrupt.png": bytes(png)}
+    bad = {
+        "empty.png": b"",
+        "truncated.jpg": jpeg[: len(jpeg) // 2],
+        "huge.png": huge_png(),
+        "text.png": b"hello\n",
+        "corrupt.png": bytes(png),
+    }
     for name, data in bad.items():
         (inbox / name).write_bytes(data)
     write_image(inbox / "good.png", draw("GOOD"))
     (body,) = sub.wait_for(1)
     assert body["path"].endswith("good.png")
     failed = inbox / "failed"
-    wait_until(lambda: len(list(failed.glob("*.reason.txt"))) == len(bad), timeout=20,
-               what="every bad file failed")
+    wait_until(
+        lambda: len(list(failed.glob("*.reason.txt"))) == len(bad),
+        timeout=20,
+        what="every bad file failed",
+    )
     for name in bad:
         assert (failed / name).exists() and (failed / f"{name}.reason.txt").read_text()
     write_image(inbox / "after.png", draw("AFTER"))
@@ -215,7 +255,10 @@ def test_bad_files_are_failed_with_reasons_while_good_ones_are_read(
 
 
 def test_broker_restart_mid_stream_delivers_every_result_in_order(
-    tmp_path: Path, model_path: Path, subscribe: Subscribe, daemon: Make,
+    tmp_path: Path,
+    model_path: Path,
+    subscribe: Subscribe,
+    daemon: Make,
 ) -> None:
     """Files read before, during and after a broker outage all arrive, in order."""
     broker = Mosquitto(tmp_path, persistent=True)
@@ -236,8 +279,10 @@ def test_broker_restart_mid_stream_delivers_every_result_in_order(
             write_image(inbox / name, draw(f"R{i}"))
             order.append(name)
             time.sleep(0.15)
-        wait_until(lambda: len(first_deliveries(
-            [json.loads(p) for _, p, _ in sub.messages])) == 9, timeout=30)
+        wait_until(
+            lambda: len(first_deliveries([json.loads(p) for _, p, _ in sub.messages])) == 9,
+            timeout=30,
+        )
         got = first_deliveries([json.loads(p) for _, p, _ in sub.messages])
         assert names(got) == order
     finally:
@@ -245,7 +290,10 @@ def test_broker_restart_mid_stream_delivers_every_result_in_order(
 
 
 def test_sigkill_and_restart_loses_nothing(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
     daemon: Make,
 ) -> None:
     """Readings in the outbox and files not yet read both survive kill -9 and a restart."""
@@ -263,15 +311,21 @@ def test_sigkill_and_restart_loses_nothing(
         write_image(inbox / f"{i}.png", draw(f"K{i}"))
     mosquitto.start()
     daemon(cfg).start()
-    wait_until(lambda: len(first_deliveries([json.loads(p) for _, p, _ in sub.messages])) == 6,
-               timeout=30, what="6 distinct readings")
+    wait_until(
+        lambda: len(first_deliveries([json.loads(p) for _, p, _ in sub.messages])) == 6,
+        timeout=30,
+        what="6 distinct readings",
+    )
     got = first_deliveries([json.loads(p) for _, p, _ in sub.messages])
     assert sorted(names(got)) == [f"{i}.png" for i in range(6)]
     wait_until(lambda: not list(inbox.glob("*.png")), what="inbox emptied")
 
 
 def test_password_never_reaches_the_log(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
     daemon: Make,
 ) -> None:
     """With DEBUG logging and a credential-supplied password, the log never shows it."""
@@ -279,8 +333,9 @@ def test_password_never_reaches_the_log(
     creds.mkdir()
     (creds / "mqtt-password").write_text("Sup3r-Secret-Pw\n")
     sub = subscribe(mosquitto.port, EVENTS)
-    cfg = base_config(tmp_path, model_path, mosquitto.port, log_level="DEBUG",
-                      mqtt={"username": "reader"})
+    cfg = base_config(
+        tmp_path, model_path, mosquitto.port, log_level="DEBUG", mqtt={"username": "reader"}
+    )
     d = daemon(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)}).start()
     write_image(tmp_path / "inbox" / "a.png", draw("PW"))
     sub.wait_for(1)
@@ -293,8 +348,7 @@ def test_password_never_reaches_the_log(
 def write_video(path: Path, words: list[str | None], fps: float = 10.0) -> Path:
     frames = [draw(w) if w else None for w in words]
     shape = next(f for f in frames if f is not None).shape
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps,
-                             (shape[1], shape[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (shape[1], shape[0]))
     for f in frames:
         writer.write(f if f is not None else np.full(shape, 255, np.uint8))
     writer.release()
@@ -302,18 +356,27 @@ def write_video(path: Path, words: list[str | None], fps: float = 10.0) -> Path:
 
 
 def test_camera_value_is_published_once_when_stable_then_gone(
-    tmp_path: Path, model_path: Path, mosquitto: Mosquitto, subscribe: Subscribe,
-    daemon: Make, expected: Callable[[str], str], shipped_model: bool,
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
+    daemon: Make,
+    expected: Callable[[str], str],
+    shipped_model: bool,
 ) -> None:
     """A video showing one label then nothing gives one reading and one gone event, in order."""
     if not shipped_model:
         pytest.skip("a random model may read text on blank frames")
     video = write_video(tmp_path / "cam.avi", ["PUMP7"] * 12 + [None] * 12)
     sub = subscribe(mosquitto.port, EVENTS)
-    cfg = base_config(tmp_path, model_path, mosquitto.port,
-                      source={"type": "opencv", "opencv": {"url": str(video)}},
-                      capture={"rate": 10.0}, stabilize={"votes": 3, "window": 5,
-                                                         "gone_after": 5})
+    cfg = base_config(
+        tmp_path,
+        model_path,
+        mosquitto.port,
+        source={"type": "opencv", "opencv": {"url": str(video)}},
+        capture={"rate": 10.0},
+        stabilize={"votes": 3, "window": 5, "gone_after": 5},
+    )
     d = daemon(cfg).start()
     assert d.wait(60) == 0  # a video file ends, and the daemon with it
     reading, gone = sub.wait_for(2)

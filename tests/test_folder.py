@@ -12,16 +12,20 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from conftest_daemon import draw, write_image
+
 from edge_ocr.config import FolderConfig
 from edge_ocr.sources.folder import FolderSource
 from edge_ocr.types import Frame
 
 
 def make_source(inbox: Path, **kw: object) -> FolderSource:
-    opts: dict[str, object] = {"path": inbox, "settle_seconds": 0.2, "poll_seconds": 0.05,
-                               "incomplete_seconds": 0.6}
+    opts: dict[str, object] = {
+        "path": inbox,
+        "settle_seconds": 0.2,
+        "poll_seconds": 0.05,
+        "incomplete_seconds": 0.6,
+    }
     opts.update(kw)
     return FolderSource(FolderConfig(**opts))  # type: ignore[arg-type]
 
@@ -257,7 +261,9 @@ def test_failed_via_the_daemon_records_its_reason(inbox: Path, run: object) -> N
     r = run(source)  # type: ignore[operator]
     r.wait(1)
     source.failed(r.frames[0], "recognition failed: boom")
-    assert (inbox / "failed" / "a.png.reason.txt").read_text() == "a.png: recognition failed: boom\n"
+    assert (
+        inbox / "failed" / "a.png.reason.txt"
+    ).read_text() == "a.png: recognition failed: boom\n"
 
 
 def test_huge_image_is_refused_without_decoding(inbox: Path, run: object) -> None:

@@ -70,7 +70,9 @@ def take(source: Any, count: int, timeout: float = 10.0) -> list[Any]:
 def test_picamera_frames_come_from_capture_array() -> None:
     """The adapter configures, starts and captures BGR frames of the configured size."""
     StandInCamera.instances.clear()
-    source = PicameraSource(PicameraConfig(width=64, height=48), rate=50, camera_factory=StandInCamera)
+    source = PicameraSource(
+        PicameraConfig(width=64, height=48), rate=50, camera_factory=StandInCamera
+    )
     frames = take(source, 3)
     camera = StandInCamera.instances[0]
     assert [f.image.shape for f in frames] == [(48, 64, 3)] * 3
@@ -133,8 +135,9 @@ def test_video_file_loops_when_asked(tmp_path: Path) -> None:
 
 def test_unavailable_camera_is_retried_with_backoff(caplog: pytest.LogCaptureFixture) -> None:
     """A camera that cannot be opened is retried, with doubling delays, until stopped."""
-    source = OpencvSource(OpencvConfig(device=63, reconnect_min_delay=0.05,
-                                       reconnect_max_delay=0.2), rate=1)
+    source = OpencvSource(
+        OpencvConfig(device=63, reconnect_min_delay=0.05, reconnect_max_delay=0.2), rate=1
+    )
     opened: list[float] = []
     real_open = source._open
 
@@ -149,7 +152,7 @@ def test_unavailable_camera_is_retried_with_backoff(caplog: pytest.LogCaptureFix
     time.sleep(1.0)
     stop.set()
     thread.join(5)
-    gaps = [b - a for a, b in zip(opened, opened[1:])]
+    gaps = [b - a for a, b in zip(opened, opened[1:], strict=False)]
     assert len(opened) >= 4
     assert gaps[0] < 0.15 and max(gaps) >= 0.18
     assert "cannot open opencv:/dev/video63" in caplog.text

@@ -25,8 +25,9 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     """`systemd-analyze verify` accepts the unit (ExecStart pointed at an existing binary)."""
     unit = tmp_path / "edge-ocr.service"
     unit.write_text(UNIT.read_text().replace("/opt/edge-ocr/venv/bin/edge-ocr", "/bin/true"))
-    result = subprocess.run(["systemd-analyze", "verify", str(unit)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     problems = [line for line in result.stderr.splitlines() if "edge-ocr.service" in line]
     assert result.returncode == 0 and not problems, result.stderr
 

@@ -165,7 +165,8 @@ class FolderSource:
             imagefile.check_size(header, cfg.max_pixels)
             if not header.complete:
                 return self._unfinished(
-                    path, stable_for,
+                    path,
+                    stable_for,
                     f"truncated {header.format.upper()} file: the end marker is missing",
                 )
             image = imagefile.decode(data, header)
@@ -188,7 +189,8 @@ class FolderSource:
             path=path,
         )
 
-    def _unfinished(self, path: Path, stable_for: float, reason: str) -> None:
+    def _unfinished(self, path: Path, stable_for: float, reason: str) -> Frame | None:
+        """Wait for a file that looks unfinished; fail it once it has waited long enough."""
         if stable_for >= self._cfg.incomplete_seconds:
             self._fail_path(path, f"{reason} (unchanged for {stable_for:.0f} s)")
             return None

@@ -14,7 +14,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ class OpencvSource:
             stop.wait(delay)
             delay = min(delay * 2, self._cfg.reconnect_max_delay)
 
-    def _read(self, stop: threading.Event) -> Iterator[Frame]:
+    def _read(self, stop: threading.Event) -> Generator[Frame, None, bool]:
         cap = self._cap
         next_due = 0.0
         got_any = False

@@ -82,8 +82,12 @@ class PicameraSource:
                     image = self._camera.capture_array()
                     next_due = max(next_due + self._interval, time.monotonic())
                     delay = _MIN_DELAY
-                    yield Frame(image=image, frame_id=next(self._ids), source=self.name,
-                                captured_at=time.time())
+                    yield Frame(
+                        image=image,
+                        frame_id=next(self._ids),
+                        source=self.name,
+                        captured_at=time.time(),
+                    )
             except Exception as err:  # picamera2/libcamera raise assorted untyped errors
                 log.warning("%s failed (%s); reopening in %.1f s", self.name, err, delay)
                 self.close()
