@@ -11,7 +11,10 @@ import pytest
 
 pytest.importorskip("PIL")
 
+from PIL import ImageFont  # noqa: E402
+
 from scripts.synth import LineGenerator, list_fonts, load_shard, main  # noqa: E402
+from scripts.synthlib.fonts import glyph_coverage  # noqa: E402
 
 CHARSET_FILE = Path(__file__).resolve().parents[1] / "scripts" / "charsets" / "latin.txt"
 CHARSET = CHARSET_FILE.read_text(encoding="utf-8").rstrip("\n")
@@ -76,6 +79,20 @@ def test_given_text_loses_only_characters_outside_the_charset(fonts: list[str]) 
     gen = LineGenerator("0123456789 cosABC", seed=0, fonts=fonts)
     _, text = gen.sample(text="cos φ 0.82")
     assert text == "cos 082"
+
+
+def test_glyph_coverage_leaves_out_characters_drawn_as_notdef(fonts: list[str]) -> None:
+    """A character the font has no glyph for (drawn as its .notdef box) is not covered."""
+    font = ImageFont.truetype(fonts[0], 24)
+    assert glyph_coverage(font, "A7中\ue83a") == {"A", "7"}
+
+
+def test_characters_no_font_draws_are_dropped_from_the_label(fonts: list[str]) -> None:
+    """A charset character that no font has a glyph for never appears in a label."""
+    gen = LineGenerator("AB7中", seed=0, fonts=fonts)
+    assert gen.sample(text="A中B7")[1] == "AB7"
+    for _ in range(30):
+        assert "中" not in gen.sample()[1]
 
 
 def test_list_fonts_finds_latin_fonts_without_symbol_fonts() -> None:
