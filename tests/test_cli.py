@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest_daemon import draw, write_image
+
+from edge_ocr import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -120,3 +125,35 @@ def test_run_with_a_missing_config_file_exits_2(tmp_path: Path) -> None:
     """`run` with a config file that does not exist says so and exits 2."""
     result = edge_ocr("run", "--config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2 and "config file not found" in result.stderr
+
+
+def test_logs_under_journald_carry_priority_and_no_timestamp(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With JOURNAL_STREAM set, log lines are `<priority>logger: message`, no timestamp."""
+    monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        cli.setup_logging("INFO")
+        logging.getLogger("edge_ocr.test").warning("disk %s is full", "/var")
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    assert capsys.readouterr().err == "<4>edge_ocr.test: disk /var is full\n"
+
+
+def test_logs_outside_journald_carry_a_timestamp(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without JOURNAL_STREAM, log lines start with a timestamp and the level."""
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        cli.setup_logging("INFO")
+        logging.getLogger("edge_ocr.test").info("hello")
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    assert re.match(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO edge_ocr.test: hello\n$", capsys.readouterr().err
+    )
