@@ -188,6 +188,7 @@ class Publisher:
         self._model_version = model_version
         self._software_version = software_version
         self._client_id = settings.client_id or settings.device_id
+        self._tls_context = _tls_context(settings) if settings.tls else None
 
         self._lock = threading.Lock()  # guards the counters read by stats()
         self._idle = threading.Condition()  # notified after every batch of acks
@@ -413,11 +414,8 @@ class Publisher:
         client.will_set(self._topics.availability, OFFLINE, qos=1, retain=True)
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
-        if s.tls:
-            context = ssl.create_default_context(cafile=s.ca_file)
-            if s.cert_file:
-                context.load_cert_chain(s.cert_file, s.key_file)
-            client.tls_set_context(context)
+        if self._tls_context is not None:
+            client.tls_set_context(self._tls_context)
             if s.tls_insecure:
                 client.tls_insecure_set(True)
         client.on_connect = self._on_connect
@@ -618,6 +616,20 @@ class Publisher:
             self._offline_acked = True
         else:
             self._done_mids.append(mid)
+
+
+def _tls_context(settings: MqttSettings) -> ssl.SSLContext:
+    """Built once at start-up, so a missing or broken certificate file stops the daemon."""
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_file)
+        if settings.cert_file:
+            context.load_cert_chain(settings.cert_file, settings.key_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(
+            f"mqtt TLS: cannot load ca_file/cert_file/key_file "
+            f"({settings.ca_file}, {settings.cert_file}, {settings.key_file}): {err}"
+        ) from err
+    return context
 
 
 def _check_name(kind: str, name: str) -> None:

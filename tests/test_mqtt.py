@@ -550,6 +550,13 @@ def test_tls_with_wrong_ca_is_refused_and_retried(
     )
 
 
+def test_unreadable_ca_file_is_a_config_error(outbox: Outbox, tmp_path: Path) -> None:
+    """A CA file that cannot be loaded stops the Publisher at construction with ConfigError."""
+    settings = MqttSettings(tls=True, ca_file=str(tmp_path / "missing.crt"))
+    with pytest.raises(ConfigError, match="missing.crt"):
+        Publisher(settings, outbox)
+
+
 def test_topics_follow_prefix_and_device() -> None:
     """Topic names are built from topic_prefix, device_id and discovery_prefix."""
     topics = Topics(MqttSettings(topic_prefix="site/a", device_id="cam2", discovery_prefix="ha"))
