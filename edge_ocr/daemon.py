@@ -319,7 +319,7 @@ class Daemon:
         self._close_publisher(self._cfg.shutdown.drain_seconds)
         c = self.counters
         log.info(
-            "stopped: %d frame(s) processed, %d reading(s) published, %d dropped, %d error(s)",
+            "stopped: %d frame(s) processed, %d reading(s) queued, %d dropped, %d error(s)",
             c.processed,
             c.published,
             c.dropped,
@@ -328,14 +328,11 @@ class Daemon:
 
     def _status(self) -> str:
         c = self.counters
-        mqtt = (
-            "connected"
-            if self._publisher is not None and self._publisher.connected
-            else ("disconnected")
-        )
+        connected = self._publisher is not None and self._publisher.connected
+        mqtt = "connected" if connected else "disconnected"
         pending = len(self._outbox) if self._outbox is not None else 0
         return (
-            f"{c.processed} frames, {c.published} readings published, {c.dropped} dropped, "
+            f"{c.processed} frames, {c.published} readings queued, {c.dropped} dropped, "
             f"{c.frame_errors} errors; outbox {pending} pending; MQTT {mqtt}"
         )
 
@@ -347,12 +344,9 @@ class Daemon:
             readings = self.recognize(frame)
         except Exception as err:  # a per-frame problem: log it, count it, keep going
             self.counters.frame_errors += 1
-            reason = (
-                f"{err.__class__.__name__}: {err}"
-                if not isinstance(err, EdgeOcrError)
-                else str(err)
-            )
-            if not isinstance(err, (EdgeOcrError, ValueError)):
+            expected = isinstance(err, (EdgeOcrError, ValueError))
+            reason = str(err) if isinstance(err, EdgeOcrError) else f"{type(err).__name__}: {err}"
+            if not expected:
                 log.exception("frame %d from %s: unexpected error", frame.frame_id, frame.source)
             else:
                 log.warning("frame %d from %s skipped: %s", frame.frame_id, frame.source, reason)
