@@ -49,3 +49,20 @@ def test_unit_is_hardened_but_keeps_camera_access() -> None:
         assert s[key] == ["yes"]
     assert s["ProtectSystem"] == ["strict"] and s["SupplementaryGroups"] == ["video"]
     assert "char-video4linux rw" in s["DeviceAllow"]
+
+
+def test_install_script_is_valid_sh_and_installs_what_the_unit_expects() -> None:
+    """install-pi.sh parses, and creates the user, config and credential the unit names."""
+    script = UNIT.parent.parent / "scripts" / "install-pi.sh"
+    assert subprocess.run(["sh", "-n", str(script)], timeout=30).returncode == 0
+    text = script.read_text()
+    for needed in (
+        "useradd --system",
+        "/etc/edge-ocr",
+        "mqtt-password",
+        "edge-ocr.yaml",
+        "/var/lib/edge-ocr",
+        "systemctl daemon-reload",
+        "--system-site-packages",
+    ):
+        assert needed in text
