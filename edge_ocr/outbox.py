@@ -2,7 +2,7 @@
 
 Durability. The database runs in WAL mode with ``synchronous=FULL``: every ``put`` fsyncs the WAL
 before it returns, so a committed message survives ``kill -9`` *and* a power cut (the usual way a
-Raspberry Pi goes down; SD cards honour flushes well enough for this). ``synchronous=NORMAL``
+Raspberry Pi goes down), as far as the storage honours flushes. ``synchronous=NORMAL``
 would survive ``kill -9`` too but may roll back the last commits on power loss; it is available
 as ``Outbox(..., synchronous="NORMAL")`` for high-rate setups where an fsync per reading is too
 slow. Readings are published on change, a few per second at most, so the fsync is affordable.

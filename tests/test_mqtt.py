@@ -564,3 +564,22 @@ def test_topics_follow_prefix_and_device() -> None:
     assert topics.event == "site/a/cam2/event"
     assert topics.state("serial") == "site/a/cam2/field/serial/state"
     assert topics.discovery("serial") == "ha/sensor/cam2/serial/config"
+
+
+def test_hung_broker_is_detected_by_keepalive(
+    mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
+) -> None:
+    """A broker that stops answering (SIGSTOP) is dropped after keepalive; delivery resumes."""
+    collector = mqtt_collector(mqtt_broker, [EVENT])
+    publisher = make_publisher(fast_settings(mqtt_broker, keepalive=1), outbox)
+    wait_until(lambda: publisher.connected, what="connected")
+    assert mqtt_broker.proc is not None
+    mqtt_broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        publisher.publish_reading("serial", {"n": 0}, retain_state=False)
+        wait_until(lambda: not publisher.connected, timeout=10, what="hang detected")
+    finally:
+        mqtt_broker.proc.send_signal(signal.SIGCONT)
+    publisher.publish_reading("serial", {"n": 1}, retain_state=False)
+    messages = collector.wait_for(lambda ms: {0, 1} <= set(numbers(ms)), timeout=15)
+    assert first_occurrences(numbers(messages)) == [0, 1]
