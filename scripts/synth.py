@@ -197,7 +197,11 @@ class LineGenerator:
         tracking = 0.0
         if r.random() < 0.3:
             tracking = size * r.uniform(-0.04, 0.22)
-        return render_font(face.path, text, size, tracking)
+        rise = None
+        if r.random() < 0.06:  # characters stamped or stuck on one by one
+            wobble = size * r.uniform(0.02, 0.07)
+            rise = [r.uniform(-wobble, wobble) for _ in text]
+        return render_font(face.path, text, size, tracking, rise)
 
     # -- appearance ---------------------------------------------------------------------------
 

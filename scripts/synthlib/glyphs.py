@@ -8,6 +8,7 @@ distortions are applied later (synthlib.effects); here only shapes are made.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -26,27 +27,32 @@ class Ink:
     size: int
 
 
-def _draw(font: ImageFont.FreeTypeFont, text: str, tracking: float, binary: bool) -> np.ndarray:
-    """Render `text` in white on black with `tracking` extra px between characters."""
+def _draw(
+    font: ImageFont.FreeTypeFont,
+    text: str,
+    tracking: float = 0.0,
+    rise: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Render `text` in white on black, `tracking` extra px between characters and each
+    character moved up by its `rise` in px (letters punched one by one never line up)."""
     ascent, descent = font.getmetrics()
     pad = max(2, font.size // 4)
-    if tracking == 0:
+    lift = int(max((abs(v) for v in rise), default=0)) if rise else 0
+    if tracking == 0 and not rise:
         width = int(font.getlength(text)) + 2 * pad + font.size // 2
-        positions = [(0.0, text)]
+        positions = [(0.0, 0.0, text)]
     else:
         positions = []
         x = 0.0
-        for ch in text:
-            positions.append((x, ch))
+        for i, ch in enumerate(text):
+            positions.append((x, -rise[i] if rise else 0.0, ch))
             x += font.getlength(ch) + tracking
         width = int(max(x, 1)) + 2 * pad + font.size // 2
-    height = ascent + descent + 2 * pad
+    height = ascent + descent + 2 * (pad + lift)
     image = Image.new("L", (max(width, 1), height), 0)
     draw = ImageDraw.Draw(image)
-    if binary:
-        draw.fontmode = "1"
-    for x, part in positions:
-        draw.text((pad + x, pad), part, fill=255, font=font)
+    for x, y, part in positions:
+        draw.text((pad + x, pad + lift + y), part, fill=255, font=font)
     return np.asarray(image)
 
 
@@ -60,17 +66,24 @@ def trim(mask: np.ndarray, pad: int) -> np.ndarray:
     return cv2.copyMakeBorder(cut, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
 
 
-def render_font(path: str, text: str, size: int, tracking: float = 0.0) -> Ink:
-    """`text` in the font at `path` with an em of `size` px, letters `tracking` px further apart."""
+def render_font(
+    path: str,
+    text: str,
+    size: int,
+    tracking: float = 0.0,
+    rise: Sequence[float] | None = None,
+) -> Ink:
+    """`text` in the font at `path` with an em of `size` px, letters `tracking` px further apart
+    and, if given, each shifted up by its `rise` in px."""
     font = font_at(path, size)
-    return Ink(trim(_draw(font, text, tracking, binary=False), 2), text, size)
+    return Ink(trim(_draw(font, text, tracking, rise), 2), text, size)
 
 
 def render_stencil(path: str, text: str, size: int, rng: random.Random) -> Ink:
     """`text` with the bridges of a stencil: closed shapes are cut through by thin vertical gaps."""
     font = font_at(path, size)
     tracking = size * rng.uniform(0.04, 0.15)
-    mask = _draw(font, text, tracking, binary=False).copy()
+    mask = _draw(font, text, tracking).copy()
     pad = max(2, font.size // 4)
     gap = max(2, round(size * rng.uniform(0.08, 0.14)))
     x = 0.0
@@ -98,7 +111,7 @@ def render_dot_matrix(path: str, text: str, rng: random.Random) -> Ink:
     left, top, right, bottom = font.getbbox("H")
     cap = max(1, bottom - top)
     rows = rng.choice((7, 7, 7, 8, 9))
-    big = _draw(font, text, rng.choice((0.0, 0.0, 6.0)), binary=False)
+    big = _draw(font, text, rng.choice((0.0, 0.0, 6.0)))
     scale = rows / cap
     grid = cv2.resize(
         big,
