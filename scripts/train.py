@@ -263,8 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         curve.write_text("\t".join(cols) + "\n")
 
     data = SynthBatches(charset, info, args.batch, args.seed + step, args.kind)
+    # spawn, not fork: a forked worker can inherit a lock held by one of the parent's threads
+    # (OpenMP, OpenCV) and hang before its first batch.
     loader = DataLoader(data, batch_size=None, num_workers=args.workers,
-                        persistent_workers=args.workers > 0, prefetch_factor=4 if args.workers else None)
+                        persistent_workers=args.workers > 0,
+                        prefetch_factor=4 if args.workers else None,
+                        multiprocessing_context="spawn" if args.workers else None)
     ctc_loss = nn.CTCLoss(blank=0, zero_infinity=True)
     use_bf16 = not args.no_bf16
     bar = tqdm(total=args.steps, initial=step, dynamic_ncols=True, mininterval=5)
