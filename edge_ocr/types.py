@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
@@ -47,4 +48,4 @@ class Reading:
     recognized_at: float
     valid: bool = True  # False when the text breaks the field's expected pattern
     quad: Quad | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = dataclass_field(default_factory=dict)
