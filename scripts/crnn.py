@@ -83,6 +83,17 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def shape_params(shape: CrnnShape) -> int:
+    """Parameters of a CRNN of this shape, without building it."""
+    total, cin = 0, 1
+    for cout, (kernel, _) in zip(shape.channels, LAYERS):
+        total += cin * cout * kernel[0] * kernel[1] + 2 * cout  # conv (no bias) + BatchNorm
+        cin = cout
+    h = shape.hidden
+    total += 2 * (4 * h * (cin + h) + 8 * h)  # bidirectional LSTM with two biases
+    return total + 2 * h * shape.num_classes + shape.num_classes
+
+
 def macs(shape: CrnnShape, width: int = 128, height: int = 32) -> int:
     """Multiply-accumulates of one forward pass for a height x width line."""
     total = 0

@@ -3,7 +3,7 @@
     python -m scripts.prune --ckpt runs/latin/best.pt --out runs/latin-pruned/init.pt --target 0.45
 
 Channels are ranked globally by |BatchNorm scale| and removed, lowest first, until the network
-has `--target` fewer multiply-accumulates (for a 32x128 line); each layer keeps at least
+has `--target` fewer multiply-accumulates (for a 32x128 line) and `--target` fewer parameters; each layer keeps at least
 `--min-keep` of its channels. LSTM hidden units can be removed too (`--hidden`), ranked by the
 weight the classifier gives them. The result is a genuinely smaller CRNN (fewer channels, not
 masks): fine-tune it with `python -m scripts.train --init OUT ...`. A removed channel's output is
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from scripts.crnn import CRNN, CrnnShape, count_params, macs
+from scripts.crnn import CRNN, CrnnShape, count_params, macs, shape_params
 
 
 def plan_channels(model: CRNN, target: float, min_keep: float) -> list[torch.Tensor]:
@@ -30,14 +30,14 @@ def plan_channels(model: CRNN, target: float, min_keep: float) -> list[torch.Ten
         ((float(v), li, ci) for li, g in enumerate(gammas) for ci, v in enumerate(g.tolist())),
     )
     keep = [set(range(len(g))) for g in gammas]
-    base = macs(model.shape)
     shape = model.shape
+    base_macs, base_params = macs(shape), shape_params(shape)
     for _, li, ci in order:
         if len(keep[li]) <= floors[li]:
             continue
         keep[li].discard(ci)
-        channels = tuple(len(k) for k in keep)
-        if 1 - macs(CrnnShape(shape.num_classes, channels, shape.hidden)) / base >= target:
+        new = CrnnShape(shape.num_classes, tuple(len(k) for k in keep), shape.hidden)
+        if min(1 - macs(new) / base_macs, 1 - shape_params(new) / base_params) >= target:
             break
     # Within a layer keep the strongest channels (the global order already did), in index order.
     return [torch.tensor(sorted(k), dtype=torch.long) for k in keep]
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--ckpt", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--target", type=float, default=0.45, help="fraction of MACs to remove")
+    p.add_argument("--target", type=float, default=0.45, help="fraction of MACs and of parameters to remove")
     p.add_argument("--min-keep", type=float, default=0.25, help="least fraction kept per layer")
     p.add_argument("--hidden", type=int, default=0, help="LSTM hidden units to keep (0: all)")
     args = p.parse_args(argv)
