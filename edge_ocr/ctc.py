@@ -64,7 +64,7 @@ def greedy_decode(
     chars: list[str] = []
     confs: list[float] = []
     prev = 0
-    for cls, p in zip(best.tolist(), best_p.tolist()):
+    for cls, p in zip(best.tolist(), best_p.tolist(), strict=True):
         if cls != 0:
             if cls != prev:
                 chars.append(charset[cls - 1])

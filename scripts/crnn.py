@@ -49,7 +49,7 @@ class CRNN(nn.Module):
         self.shape = shape
         layers: list[nn.Module] = []
         cin = 1
-        for cout, (kernel, pool) in zip(shape.channels, LAYERS):
+        for cout, (kernel, pool) in zip(shape.channels, LAYERS, strict=True):
             padding = (kernel[0] // 2, kernel[1] // 2) if kernel == (3, 3) else (0, 0)
             layers += [
                 nn.Conv2d(cin, cout, kernel, padding=padding, bias=False),
@@ -86,7 +86,7 @@ def count_params(model: nn.Module) -> int:
 def shape_params(shape: CrnnShape) -> int:
     """Parameters of a CRNN of this shape, without building it."""
     total, cin = 0, 1
-    for cout, (kernel, _) in zip(shape.channels, LAYERS):
+    for cout, (kernel, _) in zip(shape.channels, LAYERS, strict=True):
         total += cin * cout * kernel[0] * kernel[1] + 2 * cout  # conv (no bias) + BatchNorm
         cin = cout
     h = shape.hidden
@@ -98,7 +98,7 @@ def macs(shape: CrnnShape, width: int = 128, height: int = 32) -> int:
     """Multiply-accumulates of one forward pass for a height x width line."""
     total = 0
     cin, h, w = 1, height, width
-    for cout, (kernel, pool) in zip(shape.channels, LAYERS):
+    for cout, (kernel, pool) in zip(shape.channels, LAYERS, strict=True):
         if kernel != (3, 3):
             h = h - kernel[0] + 1
             w = w - kernel[1] + 1

@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", default="0")
     p.add_argument("--name", default="latin-crnn")
     p.add_argument("--provenance", default="trained by scripts/train.py on generated lines only")
-    p.add_argument("--int8", default="static+lstm", choices=["static+lstm", "static", "dynamic",
-                                                             "none"])
+    p.add_argument(
+        "--int8", default="static+lstm", choices=["static+lstm", "static", "dynamic", "none"]
+    )
     p.add_argument("--calib", type=int, default=512, help="generated lines for calibration")
     p.add_argument("--seed", type=int, default=424242)
     args = p.parse_args(argv)

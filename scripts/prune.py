@@ -1,14 +1,15 @@
 """Network slimming: remove the channels whose BatchNorm scale training drove to zero.
 
-    python -m scripts.prune --ckpt runs/latin/best.pt --out runs/latin-pruned/init.pt --target 0.45
+    python -m scripts.prune --ckpt runs/latin/last.pt --out runs/latin-pruned/init.pt --target 0.45
 
 Channels are ranked globally by |BatchNorm scale| and removed, lowest first, until the network
-has `--target` fewer multiply-accumulates (for a 32x128 line) and `--target` fewer parameters; each layer keeps at least
-`--min-keep` of its channels. LSTM hidden units can be removed too (`--hidden`), ranked by the
-weight the classifier gives them. The result is a genuinely smaller CRNN (fewer channels, not
-masks): fine-tune it with `python -m scripts.train --init OUT ...`. A removed channel's output is
-the constant relu(beta); it is folded into the next layer's BatchNorm mean (or the LSTM bias) so
-the pruned network starts out computing nearly what its parent did.
+has `--target` fewer multiply-accumulates (32x128 line) and `--target` fewer parameters; each
+layer keeps at least `--min-keep` of its channels. LSTM hidden units can be removed too
+(`--hidden`), ranked by the weight the classifier gives them. The result is a genuinely smaller
+CRNN (fewer channels, not masks): fine-tune it with `python -m scripts.train --init OUT ...`.
+A removed channel's output is the constant relu(beta); it is folded into the next layer's
+BatchNorm mean (or the LSTM bias), so the pruned network starts out computing nearly what its
+parent did.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def prune(model: CRNN, keep: list[torch.Tensor], hidden_keep: list[torch.Tensor]
     old_pairs, new_pairs = model.conv_bn_pairs(), new.conv_bn_pairs()
     prev = torch.tensor([0])
     with torch.no_grad():
-        for i, ((oc, ob), (nc, nb)) in enumerate(zip(old_pairs, new_pairs)):
+        for i, ((oc, ob), (nc, nb)) in enumerate(zip(old_pairs, new_pairs, strict=True)):
             k = keep[i]
             nc.weight.copy_(oc.weight[k][:, prev])
             for name in ("weight", "bias", "running_mean", "running_var"):
@@ -114,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--ckpt", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--target", type=float, default=0.45, help="fraction of MACs and of parameters to remove")
+    p.add_argument(
+        "--target", type=float, default=0.45, help="fraction of MACs and of parameters to remove"
+    )
     p.add_argument("--min-keep", type=float, default=0.25, help="least fraction kept per layer")
     p.add_argument("--hidden", type=int, default=0, help="LSTM hidden units to keep (0: all)")
     args = p.parse_args(argv)

@@ -103,8 +103,12 @@ def load_eval_set(
     items: list[tuple[np.ndarray, str]], info: ModelInfo
 ) -> list[tuple[np.ndarray, str]]:
     return [
-        (preprocess.resize_to_height(preprocess.to_gray(img), info.height, info.min_width,
-                                     info.max_width), text)
+        (
+            preprocess.resize_to_height(
+                preprocess.to_gray(img), info.height, info.min_width, info.max_width
+            ),
+            text,
+        )
         for img, text in items
     ]
 
@@ -165,7 +169,10 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.o
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 or ".bias" in name else decay).append(p)
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=lr,
     )
 
@@ -265,12 +272,21 @@ def main(argv: list[str] | None = None) -> int:
     data = SynthBatches(charset, info, args.batch, args.seed + step, args.kind)
     # spawn, not fork: a forked worker can inherit a lock held by one of the parent's threads
     # (OpenMP, OpenCV) and hang before its first batch.
-    loader = DataLoader(data, batch_size=None, num_workers=args.workers,
-                        persistent_workers=args.workers > 0,
-                        prefetch_factor=4 if args.workers else None,
-                        multiprocessing_context="spawn" if args.workers else None)
+    loader = DataLoader(
+        data,
+        batch_size=None,
+        num_workers=args.workers,
+        persistent_workers=args.workers > 0,
+        prefetch_factor=4 if args.workers else None,
+        multiprocessing_context="spawn" if args.workers else None,
+    )
     ctc_loss = nn.CTCLoss(blank=0, zero_infinity=True)
     use_bf16 = not args.no_bf16
+    def save_last() -> None:
+        save(last, model=model.state_dict(), optimizer=opt.state_dict(),
+             shape=shape.to_dict(), step=step, samples=samples, elapsed=elapsed, best=best,
+             charset=charset, args=vars(args))
+
     bar = tqdm(total=args.steps, initial=step, dynamic_ncols=True, mininterval=5)
     losses: list[float] = []
     t0 = time.time()
@@ -322,13 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         if step % args.ckpt_every == 0 or step == args.steps or step % args.eval_every == 0:
             elapsed += now - t0
             t0 = now
-            save(last, model=model.state_dict(), optimizer=opt.state_dict(), shape=shape.to_dict(),
-                 step=step, samples=samples, elapsed=elapsed, best=best, charset=charset,
-                 args=vars(args))
+            save_last()
     bar.close()
     elapsed += time.time() - t0
-    save(last, model=model.state_dict(), optimizer=opt.state_dict(), shape=shape.to_dict(),
-         step=step, samples=samples, elapsed=elapsed, best=best, charset=charset, args=vars(args))
+    save_last()
     print(f"done: {step} steps, {samples} lines, {elapsed / 3600:.2f} h", file=sys.stderr)
     return 0
 

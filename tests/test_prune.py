@@ -30,7 +30,7 @@ def test_pruned_network_has_fewer_channels_parameters_and_macs() -> None:
     model = _slimmed_model(0.5)
     keep = plan_channels(model, target=0.45, min_keep=0.25)
     small = prune(model, keep, plan_hidden(model, model.shape.hidden))
-    assert all(a <= b for a, b in zip(small.shape.channels, model.shape.channels))
+    assert all(a <= b for a, b in zip(small.shape.channels, model.shape.channels, strict=True))
     assert sum(small.shape.channels) < sum(model.shape.channels)
     assert macs(small.shape) <= 0.55 * macs(model.shape)
     assert count_params(small) < 0.7 * count_params(model)
@@ -52,7 +52,7 @@ def test_every_layer_keeps_its_floor() -> None:
     """An aggressive target never empties a layer below --min-keep of its channels."""
     model = _slimmed_model(0.9)
     keep = plan_channels(model, target=0.95, min_keep=0.25)
-    for kept, width in zip(keep, model.shape.channels):
+    for kept, width in zip(keep, model.shape.channels, strict=True):
         assert len(kept) >= max(4, round(0.25 * width))
 
 
