@@ -1,4 +1,4 @@
-"""The `edge-ocr` command: run, check-config, read, demo; the only place errors become exit codes.
+"""The `edge-ocr` command: run, check-config, read, batch, demo; errors become exit codes here only.
 
 Exit status: 0 success; 1 a runtime failure (or, for `read`, an image that could not be read);
 2 an invalid configuration or command line; 3 a model that cannot be loaded.
@@ -78,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("--json", action="store_true", help="one JSON object per image")
     read.add_argument("--allowed", default=None, help="only these characters may be read")
 
+    batch = sub.add_parser("batch", help="read every image of a folder (a backlog), on all cores")
+    batch.add_argument("folder", type=Path, help="folder of images, each read as one line")
+    batch.add_argument(
+        "--out", type=Path, default=None, help="FILE.jsonl or FILE.csv; appended to, resumable"
+    )
+    batch.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    batch.add_argument("--threads", type=int, default=None, help="model threads per process")
+    batch.add_argument("--batch-size", type=int, default=None, help="lines per model call")
+    batch.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
+    batch.add_argument("--allowed", default=None, help="only these characters may be read")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
     demo = sub.add_parser("demo", help="render sample labels, run the daemon, show MQTT results")
     demo.add_argument(
         "--host",
@@ -102,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.config, load_model=not args.no_model)
         if args.command == "read":
             return _read(args)
+        if args.command == "batch":
+            return _batch(args)
         return _demo(args)
     except ConfigError as err:
         print(f"edge-ocr: configuration error: {err}", file=sys.stderr)
@@ -212,6 +226,31 @@ def _read(args: argparse.Namespace) -> int:
         else:
             print(f"{path}\t{line.text}\t{line.confidence:.3f}", flush=True)
     return EXIT_FAILURE if failures else EXIT_OK
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from edge_ocr import batch
+
+    setup_logging("WARNING")
+    if any(n is not None and n < 1 for n in (args.workers, args.threads, args.batch_size)):
+        raise ConfigError("--workers, --threads and --batch-size must be at least 1")
+    options = batch.BatchOptions(
+        folder=args.folder,
+        out=args.out,
+        model=args.model,
+        workers=args.workers or batch.default_workers(),
+        threads=args.threads or batch.DEFAULT_THREADS,
+        batch_size=args.batch_size or batch.DEFAULT_BATCH_SIZE,
+        allowed=args.allowed,
+        progress=not args.no_progress,
+    )
+    s = batch.run(options)
+    print(
+        f"edge-ocr batch: {s.read} read, {s.errors} error(s), {s.skipped} already done, "
+        f"{s.rate:.1f} images/s, {100 * s.padding:.0f}% padding",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE if s.errors else EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
