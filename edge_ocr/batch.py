@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 DEFAULT_THREADS = 1
 DEFAULT_BATCH_SIZE = 32
 WINDOW_BATCHES = 8  # images sorted by width together: batch_size * WINDOW_BATCHES
+# The first conv layer's output is [n, 32, 32, width] float32: 4096 columns is 16 MB of it.
+# Without a cap, 32 lines of the widest 512 px would need 64 MB for that tensor alone.
+MAX_BATCH_COLUMNS = 4096
 MAX_PIXELS = 25_000_000  # like a watched folder's default max_pixels
 MAX_FILE_BYTES = 50_000_000
 IMAGE_SUFFIXES = tuple(sorted({p.lstrip("*").lower() for p in IMAGE_PATTERNS}))
@@ -164,14 +167,30 @@ def prepare_one(recognizer: Any, path: Path) -> Prepared:
 # --- the pipeline -----------------------------------------------------------------------------
 
 
-def by_width(lines: Sequence[Prepared], batch_size: int) -> list[list[Prepared]]:
-    """Cut prepared lines into batches of similar width (widest first); errors left out."""
+def by_width(
+    lines: Sequence[Prepared], batch_size: int, max_columns: int = MAX_BATCH_COLUMNS
+) -> list[list[Prepared]]:
+    """Cut prepared lines into batches of similar width (widest first); errors left out.
+
+    A batch holds at most `batch_size` lines and at most `max_columns` columns of padded width
+    (lines x widest line), so a batch of wide lines is smaller.
+    """
     ok = sorted(
         (p for p in lines if p.line is not None),
         key=lambda p: p.line.shape[1],  # type: ignore[union-attr]
         reverse=True,
     )
-    return [ok[i : i + batch_size] for i in range(0, len(ok), batch_size)]
+    groups: list[list[Prepared]] = []
+    group: list[Prepared] = []
+    for p in ok:
+        widest = group[0].line.shape[1] if group else 0  # type: ignore[union-attr]
+        if group and (len(group) == batch_size or (len(group) + 1) * widest > max_columns):
+            groups.append(group)
+            group = []
+        group.append(p)
+    if group:
+        groups.append(group)
+    return groups
 
 
 def recognize_paths(

@@ -235,6 +235,14 @@ def test_lines_are_batched_by_similar_width() -> None:
     assert groups == [["310", "300"], ["160", "150"], ["30", "25"], ["20"]]
 
 
+def test_a_batch_of_wide_lines_holds_fewer_lines() -> None:
+    """A batch never holds more columns than max_columns (lines x widest), so memory is bounded."""
+    widths = [310, 300, 160, 150, 140, 20]
+    lines = [Prepared(Path(f"{w}.png"), np.zeros((32, w), np.uint8)) for w in widths]
+    groups = by_width_names(batch.by_width(lines, 8, max_columns=700))
+    assert groups == [["310", "300"], ["160", "150", "140", "20"]]
+
+
 def by_width_names(groups: list[list[Prepared]]) -> list[list[str]]:
     return [[p.path.stem for p in group] for group in groups]
 
