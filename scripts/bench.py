@@ -731,12 +731,12 @@ def count_macs(path: Path, shape: Sequence[int]) -> float | None:
                 k = a[-1] if not (node.op_type == "Gemm" and _attr(node, "transA")) else a[0]
                 total += float(np.prod(out)) * k
         elif node.op_type in ("LSTM", "DynamicQuantizeLSTM"):
-            x, w, r = (shapes.get(n) for n in node.input[:3])
-            if x and w and r and all(x):
-                steps, batch = x[0], x[1]
-                directions, gates, inputs = w
-                hidden = r[2]
-                total += float(steps * batch * directions * gates * (inputs + hidden))
+            x, w = shapes.get(node.input[0]), shapes.get(node.input[1])
+            hidden = _attr(node, "hidden_size")
+            if x and w and all(x) and hidden:
+                steps, batch, inputs = x
+                # W is [directions, 4*hidden, input] (LSTM) or its transpose (quantized LSTM)
+                total += float(steps * batch * w[0] * 4 * hidden * (inputs + hidden))
     return total or None
 
 
@@ -1094,48 +1094,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": sizes.__dict__,
     }
     started = time.monotonic()
+
+    def publish() -> None:
+        """Write what has been measured so far: a cut-short run still leaves its report."""
+        report["seconds"] = time.monotonic() - started
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            png = args.out.with_suffix(".png")
+            if plot(report, png):
+                report["plot"] = png.name
+            args.out.write_text(render(report), encoding="utf-8")
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False), "utf-8")
+
+    parent = Path(str(args.model).replace("_int8", "_fp32"))
+    rapid = rapidocr_model()
+    report["ops"] = {
+        # The FP32 parent has the int8 model's architecture and plain operators to count.
+        "edge-ocr": count_macs(parent if parent.is_file() else args.model, (1, 1, 32, 128)),
+        "ppocrv4-rec": count_macs(rapid, (1, 3, 48, 320)) if rapid else None,
+    }
     work = Path(tempfile.mkdtemp(prefix="edge-ocr-bench-"))
     try:
-        need_synth = {"line", "backlog", "memory"} & set(sections)
         synth = None
-        if need_synth:
+        if {"line", "backlog", "memory"} & set(sections):
             count = max(sizes.line_images, sizes.backlog_images, sizes.daemon_images)
             log.info("generating %d label crops with scripts/synth.py", count)
             synth = synth_folder(work / "synth", count, seed=2024)
             _trim(synth, sizes)
         if "line" in sections and synth:
             report["line"] = bench_line(args.model, synth, sizes, work)
+            publish()
         if "frame" in sections:
             report["frame"] = bench_frame(args.model, sizes, work)
+            publish()
         if "backlog" in sections and synth:
             report["backlog"] = bench_backlog(args.model, work / "backlog", sizes, work)
             report["backlog_note"] = backlog_note(report["backlog"])
+            publish()
         if "memory" in sections and synth:
             report["memory"] = bench_memory(args.model, synth, sizes, work, report)
+            publish()
         if "soak" in sections:
             report["soak"] = bench_soak(args.model, sizes.soak_frames, work)
-        report["ops"] = {
-            "edge-ocr": count_macs(args.model, (1, 1, 32, 128)),
-            "ppocrv4-rec": (lambda p: count_macs(p, (1, 3, 48, 320)) if p else None)(
-                rapidocr_model()
-            ),
-        }
     finally:
         if args.keep:
             shutil.copytree(work, args.keep, dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
-    report["seconds"] = time.monotonic() - started
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        png = args.out.with_suffix(".png")
-        if plot(report, png):
-            report["plot"] = png.name
-    markdown = render(report)
-    print(markdown)
-    if args.out:
-        args.out.write_text(markdown, encoding="utf-8")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    publish()
+    print(render(report))
     return 0
 
 
