@@ -1162,11 +1162,18 @@ def backlog_note(backlog: dict[str, Any]) -> str:
     if not threads or not procs:
         return ""
     t, p = threads["images_s"]["median"], procs["images_s"]["median"]
+    from edge_ocr import batch
+
     winner = "worker processes" if p >= t else "intra-op threads"
+    default_procs = batch.default_workers() > 1 and batch.DEFAULT_THREADS == 1
+    agrees = default_procs == (p >= t)
     return (
         f"All cores, two ways: {procs['workers']} worker processes × 1 thread "
         f"{p:.1f} images/s vs 1 process × {threads['threads']} intra-op threads {t:.1f} "
-        f"images/s: {winner} are faster here by {max(p, t) / min(p, t):.2f}×."
+        f"images/s: {winner} are faster here by {max(p, t) / min(p, t):.2f}×. "
+        f"`edge-ocr batch` defaults to {batch.default_workers()} worker process(es) × "
+        f"{batch.DEFAULT_THREADS} thread(s) on this machine"
+        + (", as measured." if agrees else ": this run says the other way is faster.")
     )
 
 
