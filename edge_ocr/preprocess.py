@@ -30,9 +30,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(gray)
 
 
-def resize_to_height(
-    gray: np.ndarray, height: int, min_width: int, max_width: int
-) -> np.ndarray:
+def resize_to_height(gray: np.ndarray, height: int, min_width: int, max_width: int) -> np.ndarray:
     """Scale a line to `height` keeping its aspect ratio; squeeze it if wider than `max_width`."""
     h, w = gray.shape[:2]
     if h < 1 or w < 1:
@@ -54,9 +52,7 @@ def border_value(line: np.ndarray) -> float:
     return float(np.median(border))
 
 
-def batch_lines(
-    lines: Sequence[np.ndarray], multiple: int, mean: float, std: float
-) -> np.ndarray:
+def batch_lines(lines: Sequence[np.ndarray], multiple: int, mean: float, std: float) -> np.ndarray:
     """Stack height-normalized uint8 lines into a float32 [n, 1, h, W] tensor.
 
     Each line is padded on the right with its own background colour to the batch width, then

@@ -67,7 +67,11 @@ class Recognizer:
             )
         log.info(
             "model %s version %s: %d characters, height %d, %d thread(s)",
-            path.name, self.info.version, len(self.info.charset), self.info.height, threads,
+            path.name,
+            self.info.version,
+            len(self.info.charset),
+            self.info.height,
+            threads,
         )
 
     def mask(self, allowed: str | None) -> np.ndarray | None:

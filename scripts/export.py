@@ -68,15 +68,19 @@ class LineCalibration:
 
         gen = LineGenerator(charset, seed=seed)
         lines = [
-            preprocess.resize_to_height(gen.sample()[0], info.height, info.min_width,
-                                        info.max_width)
+            preprocess.resize_to_height(
+                gen.sample()[0], info.height, info.min_width, info.max_width
+            )
             for _ in range(count)
         ]
         lines.sort(key=lambda line: line.shape[1])
         self._batches = iter(
             [
-                {"image": preprocess.batch_lines(lines[i : i + batch], info.width_multiple,
-                                                 info.mean, info.std)}
+                {
+                    "image": preprocess.batch_lines(
+                        lines[i : i + batch], info.width_multiple, info.mean, info.std
+                    )
+                }
                 for i in range(0, len(lines), batch)
             ]
         )
@@ -85,8 +89,9 @@ class LineCalibration:
         return next(self._batches, None)
 
 
-def quantize(fp32: Path, out: Path, mode: str, charset: str, info: ModelInfo,
-             calib_count: int, seed: int) -> None:
+def quantize(
+    fp32: Path, out: Path, mode: str, charset: str, info: ModelInfo, calib_count: int, seed: int
+) -> None:
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -117,7 +122,9 @@ def quantize(fp32: Path, out: Path, mode: str, charset: str, info: ModelInfo,
             )
             if mode == "static+lstm":
                 quantize_dynamic(
-                    str(static_out), str(out), weight_type=QuantType.QInt8,
+                    str(static_out),
+                    str(out),
+                    weight_type=QuantType.QInt8,
                     op_types_to_quantize=["LSTM"],
                 )
     set_metadata(out, info)
@@ -135,16 +142,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--calib", type=int, default=512, help="generated lines for calibration")
     p.add_argument("--seed", type=int, default=424242)
+    p.add_argument(
+        "--weights",
+        action="store_true",
+        help="also write PREFIX.pt: the weights alone, to resume training from with "
+        "`scripts.train --init PREFIX.pt` (the run folder is not kept)",
+    )
     args = p.parse_args(argv)
 
     model, charset = load_checkpoint(args.ckpt)
-    info = ModelInfo(charset=charset, downsample=DOWNSAMPLE, name=args.name,
-                     version=args.version, provenance=args.provenance)
+    info = ModelInfo(
+        charset=charset,
+        downsample=DOWNSAMPLE,
+        name=args.name,
+        version=args.version,
+        provenance=args.provenance,
+    )
     prefix = Path(args.out)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     fp32 = prefix.with_name(prefix.name + "_fp32.onnx")
     export_fp32(model, info, fp32)
     print(f"{fp32}: {fp32.stat().st_size / 1e6:.2f} MB")
+    if args.weights:
+        weights = prefix.with_name(prefix.name + ".pt")
+        state = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+        torch.save(
+            {k: state[k] for k in ("model", "shape", "charset") if k in state}
+            | {"source": str(args.ckpt), "step": state.get("step", 0)},
+            weights,
+        )
+        print(f"{weights}: {weights.stat().st_size / 1e6:.2f} MB")
     if args.int8 != "none":
         int8 = prefix.with_name(prefix.name + "_int8.onnx")
         quantize(fp32, int8, args.int8, charset, info, args.calib, args.seed)

@@ -132,13 +132,25 @@ def main(argv: list[str] | None = None) -> int:
     new = prune(model, keep, hidden_keep)
     before, after = model.shape, new.shape
     print(f"channels {before.channels} -> {after.channels}, hidden {before.hidden} -> {h}")
-    print(f"parameters {count_params(model)} -> {count_params(new)} "
-          f"({1 - count_params(new) / count_params(model):.1%} fewer)")
-    print(f"MMAC (32x128) {macs(before) / 1e6:.1f} -> {macs(after) / 1e6:.1f} "
-          f"({1 - macs(after) / macs(before):.1%} fewer)")
+    print(
+        f"parameters {count_params(model)} -> {count_params(new)} "
+        f"({1 - count_params(new) / count_params(model):.1%} fewer)"
+    )
+    print(
+        f"MMAC (32x128) {macs(before) / 1e6:.1f} -> {macs(after) / 1e6:.1f} "
+        f"({1 - macs(after) / macs(before):.1%} fewer)"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(model=new.state_dict(), shape=after.to_dict(), charset=state["charset"],
-                    parent=str(args.ckpt), step=0), args.out)
+    torch.save(
+        dict(
+            model=new.state_dict(),
+            shape=after.to_dict(),
+            charset=state["charset"],
+            parent=str(args.ckpt),
+            step=0,
+        ),
+        args.out,
+    )
     return 0
 
 

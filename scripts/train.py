@@ -124,7 +124,11 @@ def real_set(folder: Path, info: ModelInfo, limit: int | None) -> list[tuple[np.
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, lines: list[np.ndarray], charset: str, info: ModelInfo, device: str,
+    model: nn.Module,
+    lines: list[np.ndarray],
+    charset: str,
+    info: ModelInfo,
+    device: str,
     batch: int = 64,
 ) -> list[str]:
     model.eval()
@@ -192,8 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--sparsity", type=float, default=0.0,
-                   help="L1 strength on BatchNorm scales (proximal step lr*L per step)")
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.0,
+        help="L1 strength on BatchNorm scales (proximal step lr*L per step)",
+    )
     p.add_argument("--sparsity-start", type=int, default=0)
     p.add_argument("--channels", default="32,64,96,96,128,128,192")
     p.add_argument("--hidden", type=int, default=96)
@@ -282,10 +290,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ctc_loss = nn.CTCLoss(blank=0, zero_infinity=True)
     use_bf16 = not args.no_bf16
+
     def save_last() -> None:
-        save(last, model=model.state_dict(), optimizer=opt.state_dict(),
-             shape=shape.to_dict(), step=step, samples=samples, elapsed=elapsed, best=best,
-             charset=charset, args=vars(args))
+        save(
+            last,
+            model=model.state_dict(),
+            optimizer=opt.state_dict(),
+            shape=shape.to_dict(),
+            step=step,
+            samples=samples,
+            elapsed=elapsed,
+            best=best,
+            charset=charset,
+            args=vars(args),
+        )
 
     bar = tqdm(total=args.steps, initial=step, dynamic_ncols=True, mininterval=5)
     losses: list[float] = []
@@ -299,8 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         images = images.to(device)
         if device == "cpu":
             images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16,
-                            enabled=use_bf16):
+        with torch.autocast(
+            device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=use_bf16
+        ):
             logits = model(images)
         log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # [t, b, classes]
         loss = ctc_loss(log_probs, targets, input_lengths, target_lengths)
@@ -315,12 +334,21 @@ def main(argv: list[str] | None = None) -> int:
         losses.append(float(loss))
         bar.update(1)
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.2e}",
-                            sparse=f"{bn_sparsity(model):.2f}")
+            bar.set_postfix(
+                loss=f"{np.mean(losses[-50:]):.3f}",
+                lr=f"{lr:.2e}",
+                sparse=f"{bn_sparsity(model):.2f}",
+            )
         now = time.time()
         if step % args.eval_every == 0 or step == args.steps:
-            row = [str(step), str(samples), f"{(elapsed + now - t0) / 3600:.3f}",
-                   f"{np.mean(losses[-200:]):.4f}", f"{lr:.2e}", f"{bn_sparsity(model):.3f}"]
+            row = [
+                str(step),
+                str(samples),
+                f"{(elapsed + now - t0) / 3600:.3f}",
+                f"{np.mean(losses[-200:]):.4f}",
+                f"{lr:.2e}",
+                f"{bn_sparsity(model):.3f}",
+            ]
             report = []
             for name, items in evals.items():
                 preds = predict(model, [s[0] for s in items], charset, info, device)
@@ -333,8 +361,14 @@ def main(argv: list[str] | None = None) -> int:
             score = float(row[7])  # generated-set exact accuracy picks the best checkpoint
             if score > best:
                 best = score
-                save(run / "best.pt", model=model.state_dict(), shape=shape.to_dict(),
-                     step=step, charset=charset, score=score)
+                save(
+                    run / "best.pt",
+                    model=model.state_dict(),
+                    shape=shape.to_dict(),
+                    step=step,
+                    charset=charset,
+                    score=score,
+                )
         if step % args.ckpt_every == 0 or step == args.steps or step % args.eval_every == 0:
             elapsed += now - t0
             t0 = now
