@@ -6,9 +6,10 @@ How it is fast. Images are loaded (header checked, decoded to gray) and prepared
 (height-normalized) in a thread pool while the model runs on the previous window, so decoding
 overlaps inference; OpenCV and onnxruntime both release the GIL. Each window of
 `batch_size * WINDOW_BATCHES` images is sorted by prepared width and cut into batches, so the
-lines of one batch have nearly the same width and little of the tensor is padding. With
-`workers > 1` each worker process runs this same pipeline on its share of the images (every
-N-th path) and sends its records to the parent, the only writer of the output file.
+lines of one batch have nearly the same width and little of the tensor is padding. One such
+process keeps two cores busy (decoding, inference), so by default there is one worker per two
+cores; with `workers > 1` each worker process runs this same pipeline on its share of the
+images (every N-th path) and sends its records to the parent, the only writer of the output.
 
 How it resumes. The output file is appended to and flushed after every batch; on a restart the
 paths already in it are skipped. A record torn by a kill (a last line without its newline, or one
@@ -47,10 +48,13 @@ from edge_ocr.sources.folder import is_temporary
 
 log = logging.getLogger(__name__)
 
-# Measured on a 2-core x86 machine (docs/benchmarks.md, "Backlog throughput"): one worker
-# process per core, each with one onnxruntime thread, beat one process with two intra-op
-# threads, because the CRNN's LSTM steps are too small to split across threads.
+# Measured on a 2-core x86 machine (docs/benchmarks.md, "Backlog throughput"): one process
+# with one onnxruntime thread already keeps both cores busy, its decode thread on one and
+# inference on the other (about 1000 images/s on 5000 label crops); two worker processes gave
+# about 10 % less (a second model and start-up for no extra core), and two intra-op threads
+# about half (they fight the decode thread for the cores). So: one worker per two cores.
 DEFAULT_THREADS = 1
+CORES_PER_WORKER = 2
 DEFAULT_BATCH_SIZE = 32
 WINDOW_BATCHES = 8  # images sorted by width together: batch_size * WINDOW_BATCHES
 # The first conv layer's output is [n, 32, 32, width] float32: 4096 columns is 16 MB of it.
@@ -65,11 +69,12 @@ Record = dict[str, Any]
 
 
 def default_workers() -> int:
-    """One worker process per core this process may run on."""
+    """One worker process per two cores this process may run on (see CORES_PER_WORKER)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores // CORES_PER_WORKER)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--out", type=Path, default=None, help="FILE.jsonl or FILE.csv; appended to, resumable"
     )
-    batch.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    batch.add_argument("--workers", type=int, default=None, help="processes (default: cores / 2)")
     batch.add_argument("--threads", type=int, default=None, help="model threads per process")
     batch.add_argument("--batch-size", type=int, default=None, help="lines per model call")
     batch.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
