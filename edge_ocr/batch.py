@@ -7,9 +7,9 @@ How it is fast. Images are loaded (header checked, decoded to gray) and prepared
 overlaps inference; OpenCV and onnxruntime both release the GIL. Each window of
 `batch_size * WINDOW_BATCHES` images is sorted by prepared width and cut into batches, so the
 lines of one batch have nearly the same width and little of the tensor is padding. One such
-process keeps two cores busy (decoding, inference), so by default there is one worker per two
-cores; with `workers > 1` each worker process runs this same pipeline on its share of the
-images (every N-th path) and sends its records to the parent, the only writer of the output.
+process keeps two cores busy (decoding, inference) and is the default; with `workers > 1`
+each worker process runs this same pipeline on its share of the images (every N-th path) and
+sends its records to the parent, the only writer of the output (more memory: a model each).
 
 How it resumes. The output file is appended to and flushed after every batch; on a restart the
 paths already in it are skipped. A record torn by a kill (a last line without its newline, or one
@@ -48,13 +48,14 @@ from edge_ocr.sources.folder import is_temporary
 
 log = logging.getLogger(__name__)
 
-# Measured on a 2-core x86 machine (docs/benchmarks.md, "Backlog throughput"): one process
-# with one onnxruntime thread already keeps both cores busy, its decode thread on one and
-# inference on the other (about 1000 images/s on 5000 label crops); two worker processes gave
-# about 10 % less (a second model and start-up for no extra core), and two intra-op threads
-# about half (they fight the decode thread for the cores). So: one worker per two cores.
+# Measured on a 2-core x86 machine with the shipped model (docs/benchmarks.md, "Backlog
+# throughput", 5000 label crops): one process with one onnxruntime thread keeps both cores
+# busy, its decode thread on one and inference on the other, at about 650 images/s in 165 MB.
+# Two worker processes gave about 8 % more but 470 MB in all, past the 300 MB budget; two
+# intra-op threads gave less (they fight the decode thread for the cores). Hence one worker
+# by default; --workers trades memory for the rest.
+DEFAULT_WORKERS = 1
 DEFAULT_THREADS = 1
-CORES_PER_WORKER = 2
 DEFAULT_BATCH_SIZE = 32
 WINDOW_BATCHES = 8  # images sorted by width together: batch_size * WINDOW_BATCHES
 # The first conv layer's output is [n, 32, 32, width] float32: 4096 columns is 16 MB of it.
@@ -66,15 +67,6 @@ IMAGE_SUFFIXES = tuple(sorted({p.lstrip("*").lower() for p in IMAGE_PATTERNS}))
 CSV_COLUMNS = ("path", "text", "confidence", "chars", "batch", "batch_size", "ms", "error")
 
 Record = dict[str, Any]
-
-
-def default_workers() -> int:
-    """One worker process per two cores this process may run on (see CORES_PER_WORKER)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // CORES_PER_WORKER)
 
 
 @dataclass(frozen=True)

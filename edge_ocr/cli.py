@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--out", type=Path, default=None, help="FILE.jsonl or FILE.csv; appended to, resumable"
     )
-    batch.add_argument("--workers", type=int, default=None, help="processes (default: cores / 2)")
+    batch.add_argument("--workers", type=int, default=None, help="processes (default: 1)")
     batch.add_argument("--threads", type=int, default=None, help="model threads per process")
     batch.add_argument("--batch-size", type=int, default=None, help="lines per model call")
     batch.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
@@ -238,7 +238,7 @@ def _batch(args: argparse.Namespace) -> int:
         folder=args.folder,
         out=args.out,
         model=args.model,
-        workers=args.workers or batch.default_workers(),
+        workers=args.workers or batch.DEFAULT_WORKERS,
         threads=args.threads or batch.DEFAULT_THREADS,
         batch_size=args.batch_size or batch.DEFAULT_BATCH_SIZE,
         allowed=args.allowed,
