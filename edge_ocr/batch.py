@@ -6,10 +6,11 @@ How it is fast. Images are loaded (header checked, decoded to gray) and prepared
 (height-normalized) in a thread pool while the model runs on the previous window, so decoding
 overlaps inference; OpenCV and onnxruntime both release the GIL. Each window of
 `batch_size * WINDOW_BATCHES` images is sorted by prepared width and cut into batches, so the
-lines of one batch have nearly the same width and little of the tensor is padding. One such
-process keeps two cores busy (decoding, inference) and is the default; with `workers > 1`
-each worker process runs this same pipeline on its share of the images (every N-th path) and
-sends its records to the parent, the only writer of the output (more memory: a model each).
+lines of one batch have nearly the same width and little of the tensor is padding. By default
+one process runs the model with an intra-op thread per core (inside the memory budget); with
+`workers > 1` each worker process runs this same pipeline on its share of the images (every
+N-th path) and sends its records to the parent, the only writer of the output (faster, but a
+model and its buffers in memory per worker).
 
 How it resumes. The output file is appended to and flushed after every batch; on a restart the
 paths already in it are skipped. A record torn by a kill (a last line without its newline, or one
@@ -49,13 +50,22 @@ from edge_ocr.sources.folder import is_temporary
 log = logging.getLogger(__name__)
 
 # Measured on a 2-core x86 machine with the shipped model (docs/benchmarks.md, "Backlog
-# throughput", 5000 label crops): one process with one onnxruntime thread keeps both cores
-# busy, its decode thread on one and inference on the other, at about 650 images/s in 165 MB.
-# Two worker processes gave about 8 % more but 470 MB in all, past the 300 MB budget; two
-# intra-op threads gave less (they fight the decode thread for the cores). Hence one worker
-# by default; --workers trades memory for the rest.
+# throughput"): worker processes were fastest (about 1.1-1.5x one process) but each loads its
+# own model and batch buffers: two came to about 470 MB in all, past the 300 MB budget. Within
+# the budget one process with an intra-op thread per core beat one thread (about 1.1-1.2x, in
+# 165-180 MB), its decode thread overlapping both. So by default: one process, all cores as
+# intra-op threads; --workers N trades memory for the rest.
 DEFAULT_WORKERS = 1
-DEFAULT_THREADS = 1
+
+
+def default_threads() -> int:
+    """One onnxruntime intra-op thread per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 DEFAULT_BATCH_SIZE = 32
 WINDOW_BATCHES = 8  # images sorted by width together: batch_size * WINDOW_BATCHES
 # The first conv layer's output is [n, 32, 32, width] float32: 4096 columns is 16 MB of it.
@@ -76,8 +86,8 @@ class BatchOptions:
     folder: Path
     out: Path | None = None  # None: JSON lines on stdout, no resume
     model: Path | None = None  # None: the shipped model
-    workers: int = 1
-    threads: int = DEFAULT_THREADS
+    workers: int = DEFAULT_WORKERS
+    threads: int = 1
     batch_size: int = DEFAULT_BATCH_SIZE
     allowed: str | None = None
     progress: bool = True

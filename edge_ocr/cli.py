@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="FILE.jsonl or FILE.csv; appended to, resumable"
     )
     batch.add_argument("--workers", type=int, default=None, help="processes (default: 1)")
-    batch.add_argument("--threads", type=int, default=None, help="model threads per process")
+    batch.add_argument("--threads", type=int, default=None, help="model threads (default: cores)")
     batch.add_argument("--batch-size", type=int, default=None, help="lines per model call")
     batch.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     batch.add_argument("--allowed", default=None, help="only these characters may be read")
@@ -239,7 +239,7 @@ def _batch(args: argparse.Namespace) -> int:
         out=args.out,
         model=args.model,
         workers=args.workers or batch.DEFAULT_WORKERS,
-        threads=args.threads or batch.DEFAULT_THREADS,
+        threads=args.threads or batch.default_threads(),
         batch_size=args.batch_size or batch.DEFAULT_BATCH_SIZE,
         allowed=args.allowed,
         progress=not args.no_progress,
