@@ -27,12 +27,13 @@ from edge_ocr.modelinfo import ModelInfo
 from scripts.crnn import CRNN, DOWNSAMPLE, CrnnShape
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[CRNN, str]:
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[CRNN, dict]:
+    """The network of a checkpoint, in eval mode, and the checkpoint itself."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = CRNN(CrnnShape.from_dict(state["shape"]))
     model.load_state_dict(state["model"])
     model.eval()
-    return model, state["charset"]
+    return model, state
 
 
 def export_fp32(model: CRNN, info: ModelInfo, out: Path) -> None:
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
 
-    model, charset = load_checkpoint(args.ckpt)
+    model, state = load_checkpoint(args.ckpt)
+    charset = state["charset"]
     info = ModelInfo(
         charset=charset,
         downsample=DOWNSAMPLE,
@@ -165,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{fp32}: {fp32.stat().st_size / 1e6:.2f} MB")
     if args.weights:
         weights = prefix.with_name(prefix.name + ".pt")
-        state = torch.load(args.ckpt, map_location="cpu", weights_only=False)
         torch.save(
             {k: state[k] for k in ("model", "shape", "charset") if k in state}
             | {"source": str(args.ckpt), "step": state.get("step", 0)},

@@ -350,15 +350,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{bn_sparsity(model):.3f}",
             ]
             report = []
+            scores = {}
             for name, items in evals.items():
                 preds = predict(model, [s[0] for s in items], charset, info, device)
-                sc = metrics.score(preds, [s[1] for s in items])
+                sc = scores[name] = metrics.score(preds, [s[1] for s in items])
                 row += [f"{sc['protocol_acc']:.4f}", f"{sc['exact_acc']:.4f}", f"{sc['cer']:.4f}"]
                 report.append(f"{name} {sc['protocol_acc']:.3f}/{sc['exact_acc']:.3f}")
             with curve.open("a") as f:
                 f.write("\t".join(row) + "\n")
             bar.write(f"step {step}: " + "  ".join(report))
-            score = float(row[7])  # generated-set exact accuracy picks the best checkpoint
+            score = scores["synth"]["exact_acc"]  # the generated set picks the best checkpoint
             if score > best:
                 best = score
                 save(
