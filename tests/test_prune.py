@@ -63,3 +63,16 @@ def test_hidden_units_can_be_pruned() -> None:
     small = prune(model, keep, plan_hidden(model, 48))
     assert small.shape.hidden == 48
     assert small(torch.randn(1, 1, 32, 64)).shape[-1] == 20
+
+
+def test_widths_round_up_to_a_multiple_and_keep_the_strongest_channels() -> None:
+    """With multiple=8 every layer keeps a multiple of 8 channels, its largest scales among them."""
+    model = _slimmed_model(0.3)
+    keep = plan_channels(model, target=0.4, min_keep=0.25, multiple=8)
+    for k, (_, bn) in zip(keep, model.conv_bn_pairs(), strict=True):
+        assert len(k) % 8 == 0 or len(k) == len(bn.weight)
+        gammas = bn.weight.detach().abs()
+        dropped = torch.ones(len(gammas), dtype=torch.bool)
+        dropped[k] = False
+        if dropped.any():
+            assert gammas[k].min() >= gammas[dropped].max()
