@@ -9,11 +9,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Decoded:
-    """One decoded line: its text, a line confidence, and one confidence per character."""
+    """One decoded line: its text, a line confidence, and one confidence per character.
+
+    `positions` holds, per character, the first model frame it was read at (frame i covers the
+    line's columns from i * downsample on): where each character sits along the line.
+    """
 
     text: str
     confidence: float
     char_confidences: tuple[float, ...]
+    positions: tuple[int, ...] = ()
 
 
 def allowed_mask(charset: str, allowed: str | None) -> np.ndarray | None:
@@ -63,14 +68,16 @@ def greedy_decode(
     best_p = probs[np.arange(len(best)), best]
     chars: list[str] = []
     confs: list[float] = []
+    frames: list[int] = []
     prev = 0
-    for cls, p in zip(best.tolist(), best_p.tolist(), strict=True):
+    for t, (cls, p) in enumerate(zip(best.tolist(), best_p.tolist(), strict=True)):
         if cls != 0:
             if cls != prev:
                 chars.append(charset[cls - 1])
                 confs.append(p)
+                frames.append(t)
             elif p > confs[-1]:
                 confs[-1] = p
         prev = cls
     confidence = float(np.mean(confs)) if confs else 0.0
-    return Decoded("".join(chars), confidence, tuple(round(c, 4) for c in confs))
+    return Decoded("".join(chars), confidence, tuple(round(c, 4) for c in confs), tuple(frames))
