@@ -1,0 +1,375 @@
+"""Where the text is when no fields are configured: text lines found in a frame, in reading order.
+
+`Detector` runs our DB-style segmentation model (scripts/detnet.py) with onnxruntime: the frame,
+grayscale and resized so its longest side is `max_side` (each side a multiple of 32), goes in; a
+probability map of shrunk text-line kernels comes out at 1/`stride` of the input. Kernels above
+`bin_threshold` become contours, each a rotated rectangle whose mean probability must reach
+`box_threshold`; it is grown back to the whole line by the DB rule (distance = area * ratio /
+perimeter, the inverse of how training shrank the lines) and scaled to frame coordinates. The
+model's metadata carries every one of these settings.
+
+`ClassicalDetector` does the same job with OpenCV alone (morphological gradient, closing,
+contours): a baseline to measure the model against.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_ocr import preprocess
+from edge_ocr.errors import ModelError
+from edge_ocr.types import Quad
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DETECTOR_NAME = "text_det_int8.onnx"
+FORMAT = "edge-ocr-db-1"
+PREFIX = "edge_ocr."
+
+
+def default_detector_path() -> Path:
+    """The shipped detector: next to an installed package, else in the source checkout."""
+    candidates = [
+        Path(sys.prefix) / "share" / "edge-ocr" / "models" / DEFAULT_DETECTOR_NAME,
+        Path(__file__).resolve().parent.parent / "models" / DEFAULT_DETECTOR_NAME,
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    return candidates[-1]
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One detected line: its corners in frame coordinates (the text's top-left first,
+    clockwise) and the mean kernel probability inside it."""
+
+    quad: Quad
+    score: float
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """How to feed a text-line detector and read its output.
+
+    Input: float32 [1, 1, h, w], grayscale, (x/255 - mean) / std, h and w multiples of
+    `size_multiple`. Output: probability [1, 1, h / stride, w / stride] of a pixel lying on a
+    line's kernel (the line shrunk by shrink_distance(w, h, unclip_ratio)).
+    """
+
+    stride: int = 2
+    size_multiple: int = 32
+    max_side: int = 640
+    mean: float = 0.5
+    std: float = 0.5
+    bin_threshold: float = 0.3
+    box_threshold: float = 0.5
+    unclip_ratio: float = 1.5
+    min_size: float = 3.0  # least kernel side in map pixels
+    name: str = "text-det"
+    version: str = "0"
+    provenance: str = ""
+
+    def to_metadata(self) -> dict[str, str]:
+        """The ONNX metadata_props that describe this model."""
+        return {
+            PREFIX + "format": FORMAT,
+            PREFIX + "kind": "detector",
+            PREFIX + "normalization": json.dumps(
+                {"mean": self.mean, "std": self.std, "channels": "gray"}
+            ),
+            PREFIX + "stride": str(self.stride),
+            PREFIX + "downsample": str(self.stride),
+            PREFIX + "size_multiple": str(self.size_multiple),
+            PREFIX + "max_side": str(self.max_side),
+            PREFIX + "bin_threshold": str(self.bin_threshold),
+            PREFIX + "box_threshold": str(self.box_threshold),
+            PREFIX + "unclip_ratio": str(self.unclip_ratio),
+            PREFIX + "min_size": str(self.min_size),
+            PREFIX + "name": self.name,
+            PREFIX + "version": self.version,
+            PREFIX + "provenance": self.provenance,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str], source: str = "model") -> DetectorInfo:
+        """Parse metadata_props; a ModelError names the missing or malformed key."""
+        fmt = meta.get(PREFIX + "format")
+        if fmt != FORMAT or meta.get(PREFIX + "kind") != "detector":
+            raise ModelError(
+                f"{source}: not an edge-ocr text detector "
+                f"(metadata {PREFIX}format is {fmt!r}, expected {FORMAT!r})"
+            )
+        try:
+            norm = json.loads(meta[PREFIX + "normalization"])
+            return cls(
+                stride=int(meta[PREFIX + "stride"]),
+                size_multiple=int(meta[PREFIX + "size_multiple"]),
+                max_side=int(meta[PREFIX + "max_side"]),
+                mean=float(norm["mean"]),
+                std=float(norm["std"]),
+                bin_threshold=float(meta[PREFIX + "bin_threshold"]),
+                box_threshold=float(meta[PREFIX + "box_threshold"]),
+                unclip_ratio=float(meta[PREFIX + "unclip_ratio"]),
+                min_size=float(meta.get(PREFIX + "min_size", "3")),
+                name=meta.get(PREFIX + "name", "text-det"),
+                version=meta.get(PREFIX + "version", "0"),
+                provenance=meta.get(PREFIX + "provenance", ""),
+            )
+        except KeyError as err:
+            raise ModelError(f"{source}: metadata key {err.args[0]!r} is missing") from err
+        except (ValueError, TypeError) as err:
+            raise ModelError(f"{source}: malformed metadata: {err}") from err
+
+
+# -- geometry ------------------------------------------------------------------------------------
+
+
+def unclip_distance(width: float, height: float, ratio: float) -> float:
+    """How far a kernel rectangle grows back to its line: area * ratio / perimeter (DB)."""
+    return width * height * ratio / max(2.0 * (width + height), 1e-6)
+
+
+def shrink_distance(width: float, height: float, ratio: float) -> float:
+    """How far training shrinks a width x height line so `unclip_distance` undoes it exactly.
+
+    Solves d = (w - 2d)(h - 2d) * ratio / (2 (w + h - 4d)) for the smaller root.
+    """
+    a = 8.0 + 4.0 * ratio
+    b = -2.0 * (1.0 + ratio) * (width + height)
+    c = ratio * width * height
+    disc = max(b * b - 4 * a * c, 0.0)
+    return (-b - math.sqrt(disc)) / (2 * a)
+
+
+def order_quad(points: np.ndarray) -> np.ndarray:
+    """The 4 corners of a box ordered so its text reads left to right: top-left first, clockwise.
+
+    The reading direction is the box axis nearer to horizontal.
+    """
+    p = np.asarray(points, np.float32).reshape(4, 2)  # [4, 2]
+    centre = p.mean(axis=0)
+    e1, e2 = p[1] - p[0], p[2] - p[1]
+    u = e1 if abs(e1[0]) * abs(e2[1]) >= abs(e1[1]) * abs(e2[0]) else e2
+    if u[0] < 0 or (u[0] == 0 and u[1] > 0):
+        u = -u
+    u = u / max(float(np.hypot(*u)), 1e-6)
+    v = np.array([-u[1], u[0]], np.float32)  # points down the page (image y grows downwards)
+    along, across = (p - centre) @ u, (p - centre) @ v
+    out = np.empty_like(p)
+    taken: set[int] = set()
+    for k, (sa, sv) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1))):
+        score = sa * along + sv * across
+        for i in np.argsort(-score):
+            if int(i) not in taken:
+                taken.add(int(i))
+                out[k] = p[i]
+                break
+    return out
+
+
+def boxes_from_map(
+    prob: np.ndarray,
+    bin_threshold: float,
+    box_threshold: float,
+    unclip_ratio: float,
+    min_size: float = 3.0,
+    max_candidates: int = 500,
+) -> list[tuple[np.ndarray, float]]:
+    """Line boxes in map coordinates (float32 [4, 2], pixel edges, not centres) and scores.
+
+    `prob` is float32 [h, w]; each connected region above `bin_threshold` is one line kernel.
+    """
+    bitmap = (prob > bin_threshold).astype(np.uint8)
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    h, w = prob.shape
+    out = []
+    for contour in contours[:max_candidates]:
+        (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
+        # minAreaRect spans pixel centres: a kernel one pixel thick covers one more pixel.
+        rw, rh = rw + 1.0, rh + 1.0
+        if min(rw, rh) < min_size * 0.5 or max(rw, rh) < min_size:
+            continue
+        score = _mean_inside(prob, contour)
+        if score < box_threshold:
+            continue
+        d = unclip_distance(rw, rh, unclip_ratio)
+        rect = ((cx + 0.5, cy + 0.5), (rw + 2 * d, rh + 2 * d), angle)
+        box = cv2.boxPoints(rect)
+        box[:, 0] = np.clip(box[:, 0], 0, w)
+        box[:, 1] = np.clip(box[:, 1], 0, h)
+        out.append((order_quad(box), score))
+    return out
+
+
+def _mean_inside(prob: np.ndarray, contour: np.ndarray) -> float:
+    x, y, bw, bh = cv2.boundingRect(contour)
+    mask = np.zeros((bh, bw), np.uint8)
+    cv2.fillPoly(mask, [contour - np.array([x, y])], 1)
+    return float(cv2.mean(prob[y : y + bh, x : x + bw], mask)[0])
+
+
+def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
+    """Lines top to bottom, and left to right within a row (lines whose middles overlap
+    vertically by more than half the thinner one's height)."""
+
+    def middle(line: TextLine) -> tuple[float, float, float]:
+        q = np.asarray(line.quad, np.float32)
+        height = 0.5 * (np.hypot(*(q[3] - q[0])) + np.hypot(*(q[2] - q[1])))
+        return float(q[:, 0].mean()), float(q[:, 1].mean()), float(height)
+
+    rows: list[list[tuple[float, float, float, TextLine]]] = []
+    for line in sorted(lines, key=lambda t: middle(t)[1]):
+        x, y, height = middle(line)
+        for row in rows:
+            ry = sum(m[1] for m in row) / len(row)
+            rh = sum(m[2] for m in row) / len(row)
+            overlap = min(y + height / 2, ry + rh / 2) - max(y - height / 2, ry - rh / 2)
+            if overlap > 0.5 * min(height, rh):
+                row.append((x, y, height, line))
+                break
+        else:
+            rows.append([(x, y, height, line)])
+    rows.sort(key=lambda row: sum(m[1] for m in row) / len(row))
+    return [m[3] for row in rows for m in sorted(row, key=lambda m: m[0])]
+
+
+def input_size(width: int, height: int, max_side: int, multiple: int) -> tuple[int, int]:
+    """The network input (w, h): longest side about `max_side`, both multiples of `multiple`."""
+    scale = max_side / max(width, height)
+    w = max(multiple, int(round(width * scale / multiple)) * multiple)
+    h = max(multiple, int(round(height * scale / multiple)) * multiple)
+    return w, h
+
+
+def _to_lines(
+    boxes: Sequence[tuple[np.ndarray, float]], sx: float, sy: float, width: int, height: int
+) -> list[TextLine]:
+    lines = []
+    for box, score in boxes:
+        q = box * np.float32([sx, sy])
+        q[:, 0] = np.clip(q[:, 0], 0, width)
+        q[:, 1] = np.clip(q[:, 1], 0, height)
+        quad: Quad = tuple((float(x), float(y)) for x, y in q)  # type: ignore[assignment]
+        lines.append(TextLine(quad, float(score)))
+    return reading_order(lines)
+
+
+# -- the model -----------------------------------------------------------------------------------
+
+
+class Detector:
+    """A loaded text-line detection model; `detect` finds the lines of one frame."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        threads: int = 1,
+        max_side: int | None = None,
+    ) -> None:
+        import onnxruntime as ort  # imported here so config checks need not load it
+
+        path = Path(model_path) if model_path is not None else default_detector_path()
+        if not path.is_file():
+            raise ModelError(f"detector model file not found: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # The arena keeps the largest frame's buffers forever; off, memory follows the work.
+        options.enable_cpu_mem_arena = False
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load detector model {path}: {err}") from err
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.info = DetectorInfo.from_metadata(meta, source=str(path))
+        self.path = path
+        self.max_side = int(max_side or self.info.max_side)
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise ModelError(f"{path}: expected one input of shape [1, 1, h, w]")
+        self._input_name = inputs[0].name
+        log.info(
+            "detector %s version %s: longest side %d, %d thread(s)",
+            path.name,
+            self.info.version,
+            self.max_side,
+            threads,
+        )
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The network input for a frame: float32 [1, 1, h, w]."""
+        gray = preprocess.to_gray(image)
+        h, w = gray.shape
+        size = input_size(w, h, self.max_side, self.info.size_multiple)
+        interpolation = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
+        small = cv2.resize(gray, size, interpolation=interpolation)
+        x = (small.astype(np.float32) * (1 / 255) - self.info.mean) / self.info.std
+        return x[None, None]  # [1, 1, h, w]
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """The kernel probability map of a frame: float32 [h / stride, w / stride] of the input."""
+        (prob,) = self._session.run(None, {self._input_name: self.prepare(image)})
+        return prob[0, 0]
+
+    def detect(self, image: np.ndarray) -> list[TextLine]:
+        """The text lines of a frame (BGR or gray uint8), in reading order."""
+        h, w = image.shape[:2]
+        prob = self.probability(image)
+        info = self.info
+        boxes = boxes_from_map(
+            prob, info.bin_threshold, info.box_threshold, info.unclip_ratio, info.min_size
+        )
+        return _to_lines(boxes, w / prob.shape[1], h / prob.shape[0], w, h)
+
+
+class ClassicalDetector:
+    """Text lines from OpenCV alone: strong local contrast, closed along the line, as boxes.
+
+    The baseline the model has to beat; no training, no model file.
+    """
+
+    def __init__(self, max_side: int = 640, min_height: int = 6) -> None:
+        self.max_side = max_side
+        self.min_height = min_height
+
+    def detect(self, image: np.ndarray) -> list[TextLine]:
+        """The text lines of a frame (BGR or gray uint8), in reading order."""
+        gray = preprocess.to_gray(image)
+        h, w = gray.shape
+        scale = min(1.0, self.max_side / max(h, w))
+        small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        ellipse = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        gradient = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, ellipse)
+        _, binary = cv2.threshold(gradient, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        closed = cv2.morphologyEx(
+            binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1))
+        )
+        contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        boxes = []
+        for contour in contours:
+            (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
+            box = order_quad(cv2.boxPoints(((cx + 0.5, cy + 0.5), (rw + 1, rh + 1), angle)))
+            width = float(np.hypot(*(box[1] - box[0])))
+            height = float(np.hypot(*(box[3] - box[0])))
+            if height < self.min_height or width < 1.2 * height or height > 0.3 * small.shape[0]:
+                continue
+            x, y, bw, bh = cv2.boundingRect(contour)
+            fill = float(cv2.countNonZero(binary[y : y + bh, x : x + bw])) / max(1, bw * bh)
+            if not 0.2 <= fill <= 0.9:  # edges of text, not a solid blob or a thin outline
+                continue
+            boxes.append((box, fill))
+        return _to_lines(boxes, 1 / scale, 1 / scale, w, h)
