@@ -28,6 +28,17 @@ SOURCE_TYPES = ("folder", "opencv", "picamera")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 IMAGE_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.bmp", "*.JPG", "*.JPEG", "*.PNG", "*.BMP")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FIND_METHODS = ("outline", "marker", "reference")
+# OpenCV's predefined ArUco and AprilTag dictionaries, with how many markers each holds.
+ARUCO_DICTIONARIES = {
+    **{f"DICT_{b}X{b}_{n}": n for b in (4, 5, 6, 7) for n in (50, 100, 250, 1000)},
+    "DICT_ARUCO_ORIGINAL": 1024,
+    "DICT_APRILTAG_16h5": 30,
+    "DICT_APRILTAG_25h9": 35,
+    "DICT_APRILTAG_36h10": 2320,
+    "DICT_APRILTAG_36h11": 587,
+    "DICT_ARUCO_MIP_36h12": 250,
+}
 _TOPIC_RE = re.compile(r"^[^#+\x00]+$")
 
 
@@ -219,6 +230,19 @@ def allowed_chars(v: Any, ctx: _Ctx) -> str | None:
     return "".join(dict.fromkeys(v))
 
 
+def pixel_size(v: Any, ctx: _Ctx) -> tuple[int, int] | None:
+    if v is None:
+        return None
+    ok = (
+        isinstance(v, list)
+        and len(v) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) and 16 <= x <= 8192 for x in v)
+    )
+    if not ok:
+        raise _Bad("must be [width, height] in pixels, each an integer between 16 and 8192")
+    return (v[0], v[1])
+
+
 def section(cls: type) -> Check:
     def check(v: Any, ctx: _Ctx) -> Any:
         return _load(cls, v, ctx)
@@ -323,10 +347,94 @@ class CaptureConfig:
 
 
 @dataclass(frozen=True)
-class FieldConfig:
-    """One text line in the frame: where it is, how to turn it, what it may contain."""
+class OutlineConfig:
+    """find: outline: the label is the largest convex four-cornered outline in the frame."""
+
+    min_area: float = _opt(0.05, number(0.001, 1))  # of the frame's area
+    turned: int = _opt(0, rotation)  # how the label usually lies in the frame, clockwise
+
+
+@dataclass(frozen=True)
+class MarkerConfig:
+    """find: marker: a printed ArUco marker at a known place on the label."""
+
+    id: int = _opt(dataclasses.MISSING, integer(0, max(ARUCO_DICTIONARIES.values()) - 1))
+    rect: tuple[float, float, float, float] = _opt(dataclasses.MISSING, point_list(4, "rect"))
+    dictionary: str = _opt("DICT_4X4_50", text(choices=tuple(ARUCO_DICTIONARIES)))
+
+    def _problems(self) -> list[str]:
+        out = []
+        count = ARUCO_DICTIONARIES[self.dictionary]
+        if self.id >= count:
+            out.append(f"id: {self.dictionary} holds ids 0 to {count - 1}, got {self.id}")
+        if self.rect is None:
+            out.append("rect: is required")
+        return out
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    """find: reference: a picture of the label, matched to each frame by ORB features."""
+
+    image: Path = _opt(dataclasses.MISSING, fs_path(kind="file"))
+    min_inliers: int = _opt(15, integer(4, 10_000))
+    features: int = _opt(1500, integer(100, 100_000))
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """A label found in each frame and warped to a canonical view, on which fields are placed."""
 
     name: str = _opt(dataclasses.MISSING, text(regex=_NAME_RE, what="1-64 of A-Z a-z 0-9 _ -"))
+    find: str = _opt(dataclasses.MISSING, text(choices=FIND_METHODS))
+    size: tuple[int, int] | None = _opt(None, pixel_size)  # canonical [width, height], px
+    outline: OutlineConfig | None = _opt(None, section(OutlineConfig))
+    marker: MarkerConfig | None = _opt(None, section(MarkerConfig))
+    reference: ReferenceConfig | None = _opt(None, section(ReferenceConfig))
+
+    def _problems(self) -> list[str]:
+        out = []
+        for method in FIND_METHODS:
+            given = getattr(self, method) is not None
+            if method == self.find and method != "outline" and not given:
+                out.append(f"{method}: is required for find: {method}")
+            if method != self.find and given:
+                out.append(f"{method}: only used with find: {method}, this label has {self.find}")
+        if self.size is None and self.find != "reference":
+            out.append(f"size: is required for find: {self.find} ([width, height] in pixels)")
+        if self.marker is not None and self.size is not None:
+            x, y, w, h = self.marker.rect
+            if x + w > self.size[0] or y + h > self.size[1]:
+                out.append(
+                    f"marker.rect: must lie inside the label's {self.size[0]}x{self.size[1]} "
+                    f"canonical view, got {list(self.marker.rect)}"
+                )
+        if not out:
+            # What only OpenCV can tell: the marker dictionary exists, the picture is usable.
+            from edge_ocr import anchor
+
+            out += anchor.problems(self)
+        return out
+
+    def canonical_size(self) -> tuple[int, int]:
+        """The canonical view's (width, height): `size`, else the reference picture's size."""
+        if self.size is not None:
+            return self.size
+        from edge_ocr import anchor
+
+        gray = anchor.load_reference(self)
+        return (gray.shape[1], gray.shape[0])
+
+
+@dataclass(frozen=True)
+class FieldConfig:
+    """One text line in the frame: where it is, how to turn it, what it may contain.
+
+    With `label`, rect and quad are in that label's canonical view instead of the frame.
+    """
+
+    name: str = _opt(dataclasses.MISSING, text(regex=_NAME_RE, what="1-64 of A-Z a-z 0-9 _ -"))
+    label: str | None = _opt(None, text(regex=_NAME_RE, what="a label's name", nullable=True))
     rect: tuple[float, float, float, float] | None = _opt(None, point_list(4, "rect"))
     quad: tuple[tuple[float, float], ...] | None = _opt(None, point_list(4, "quad"))
     rotate: int = _opt(0, rotation)
@@ -462,6 +570,7 @@ class Config:
     model: ModelConfig = _opt(ModelConfig, section(ModelConfig), factory=True)
     source: SourceConfig = _opt(SourceConfig, section(SourceConfig), factory=True)
     capture: CaptureConfig = _opt(CaptureConfig, section(CaptureConfig), factory=True)
+    labels: tuple[LabelConfig, ...] = _opt(tuple, lambda v, c: _labels(v, c), factory=True)
     fields: tuple[FieldConfig, ...] = _opt(tuple, lambda v, c: _fields(v, c), factory=True)
     stabilize: StabilizeConfig = _opt(StabilizeConfig, section(StabilizeConfig), factory=True)
     mqtt: MqttConfig = _opt(MqttConfig, section(MqttConfig), factory=True)
@@ -469,6 +578,36 @@ class Config:
     health: HealthConfig = _opt(HealthConfig, section(HealthConfig), factory=True)
     shutdown: ShutdownConfig = _opt(ShutdownConfig, section(ShutdownConfig), factory=True)
     file: Path | None = field(default=None, metadata={"internal": True})
+
+    def _problems(self) -> list[str]:
+        """Fields placed on labels: the label exists and the field lies on its canonical view."""
+        labels = {label.name: label for label in self.labels}
+        out = []
+        for i, f in enumerate(self.fields):
+            if f.label is None:
+                continue
+            label = labels.get(f.label)
+            if label is None:
+                hint = difflib.get_close_matches(f.label, list(labels), n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                known = ", ".join(labels) or "none"
+                out.append(f"fields[{i}].label: no label named {f.label!r}{extra}; labels: {known}")
+                continue
+            points: tuple[tuple[float, float], ...]
+            if f.rect is not None:
+                x, y, rw, rh = f.rect
+                key, points = "rect", ((x, y), (x + rw, y + rh))
+            elif f.quad is not None:
+                key, points = "quad", f.quad
+            else:
+                continue  # the whole label
+            w, h = label.canonical_size()
+            if not all(0 <= x <= w and 0 <= y <= h for x, y in points):
+                out.append(
+                    f"fields[{i}].{key}: must lie on the label {label.name!r} "
+                    f"(its canonical view is {w}x{h} px)"
+                )
+        return out
 
 
 # --- the loader ------------------------------------------------------------------------------
@@ -529,25 +668,36 @@ def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
     return obj
 
 
-def _fields(raw: Any, ctx: _Ctx) -> tuple[FieldConfig, ...]:
+def _named_list(cls: type, raw: Any, ctx: _Ctx, what: str) -> list[tuple[str, Any]]:
+    """A YAML list of `cls` sections with unique names, as (key path, section) pairs."""
     if raw is None:
-        return ()
+        return []
     if not isinstance(raw, list):
-        raise _Bad("must be a list of fields")
-    out: list[FieldConfig] = []
+        raise _Bad(f"must be a list of {what}s")
+    out: list[tuple[str, Any]] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
         sub = _Ctx(ctx.base, ctx.errors, f"{ctx.path}[{i}]")
-        f = _load(FieldConfig, item, sub)
-        if f is None:
+        obj = _load(cls, item, sub)
+        if obj is None:
             continue
+        if obj.name in seen:
+            ctx.errors.append(f"{sub.path}.name: duplicate {what} name {obj.name!r}")
+        seen.add(obj.name)
+        out.append((sub.path, obj))
+    return out
+
+
+def _labels(raw: Any, ctx: _Ctx) -> tuple[LabelConfig, ...]:
+    return tuple(label for _, label in _named_list(LabelConfig, raw, ctx, "label"))
+
+
+def _fields(raw: Any, ctx: _Ctx) -> tuple[FieldConfig, ...]:
+    loaded = _named_list(FieldConfig, raw, ctx, "field")
+    for path, f in loaded:
         if f.rect is not None and f.quad is not None:
-            ctx.errors.append(f"{sub.path}: give either rect or quad, not both")
-        if f.name in seen:
-            ctx.errors.append(f"{sub.path}.name: duplicate field name {f.name!r}")
-        seen.add(f.name)
-        out.append(f)
-    return tuple(out)
+            ctx.errors.append(f"{path}: give either rect or quad, not both")
+    return tuple(f for _, f in loaded)
 
 
 class _StrictLoader(yaml.SafeLoader):

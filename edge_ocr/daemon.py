@@ -361,7 +361,7 @@ class Daemon:
 
     def recognize(self, frame: Frame) -> list[Reading]:
         """Every field of the frame, read in one batched model call and judged by its rules."""
-        found = regions.extract(frame, self._cfg.fields)
+        found = regions.extract(frame, self._cfg.fields, self._cfg.labels)
         decoded = self._recognizer.recognize(
             [r.crop for r in found], [self._masks.get(r.field) for r in found]
         )

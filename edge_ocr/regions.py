@@ -4,19 +4,29 @@ A quad is warped to a straight, upright crop, so a label seen at an angle reads 
 line. `rotate` then turns the crop clockwise by 90, 180 or 270 degrees, for text that runs up,
 down or upside down in the frame. Without configured fields the whole frame is one line, read
 as the field `text`.
+
+A field placed on a label (`label:`) has its rect or quad in the label's canonical view; the
+label is found in each frame (edge_ocr.anchor) and the field's corners are mapped into the
+frame, so it is read at the same place on the label wherever the label is. When the label is
+not found, or the field is cut off by the frame's edge, the field gives no region in that
+frame: never a reading from the wrong place.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
 
-from edge_ocr.config import FieldConfig
-from edge_ocr.errors import ImageError
+from edge_ocr import anchor
+from edge_ocr.config import FieldConfig, LabelConfig
+from edge_ocr.errors import ConfigError, ImageError
 from edge_ocr.types import Frame, Quad, Region
+
+log = logging.getLogger(__name__)
 
 WHOLE_IMAGE_FIELD = "text"
 
@@ -72,16 +82,30 @@ def _inside(quad: Quad, width: int, height: int) -> bool:
     return max(xs) > 0 and max(ys) > 0 and min(xs) < width and min(ys) < height
 
 
-def extract(frame: Frame, fields: Sequence[FieldConfig]) -> list[Region]:
-    """One Region per configured field (the whole frame when there are none)."""
+def extract(
+    frame: Frame, fields: Sequence[FieldConfig], labels: tuple[LabelConfig, ...] = ()
+) -> list[Region]:
+    """One Region per configured field (the whole frame when there are none).
+
+    `labels` is the configuration's labels tuple (Config.labels); fields placed on a label
+    that is not found in this frame are left out.
+    """
     image = frame.image
     h, w = image.shape[:2]
     if not fields:
         return [Region(WHOLE_IMAGE_FIELD, image, rect_quad(0, 0, w, h))]
+    finders = anchor.finders(labels) if any(f.label is not None for f in fields) else {}
+    located: dict[str, np.ndarray | None] = {}  # each label is looked for once per frame
     regions = []
     for f in fields:
-        if f.quad is not None:
-            quad: Quad = tuple(f.quad)  # type: ignore[assignment]
+        quad: Quad
+        if f.label is not None:
+            found = _on_label(frame, f, finders, located)
+            if found is None:
+                continue
+            quad, crop = found, warp(image, found)
+        elif f.quad is not None:
+            quad = tuple(f.quad)  # type: ignore[assignment]
             if not _inside(quad, w, h):
                 raise ImageError(f"field {f.name}: quad lies outside the {w}x{h} frame")
             crop = warp(image, quad)
@@ -93,3 +117,36 @@ def extract(frame: Frame, fields: Sequence[FieldConfig]) -> list[Region]:
             crop = image
         regions.append(Region(f.name, rotate(crop, f.rotate), quad, f.allowed, f.pattern))
     return regions
+
+
+def _on_label(
+    frame: Frame,
+    f: FieldConfig,
+    finders: Mapping[str, anchor.LabelFinder],
+    located: dict[str, np.ndarray | None],
+) -> Quad | None:
+    """Where a field placed on a label lies in this frame; None when that cannot be known."""
+    assert f.label is not None
+    finder = finders.get(f.label)
+    if finder is None:
+        raise ConfigError(f"field {f.name}: no label named {f.label!r}")
+    if f.label not in located:
+        located[f.label] = finder.locate(frame.image)
+        if located[f.label] is None:
+            log.debug("frame %d: label %s not found, its fields not read", frame.frame_id, f.label)
+    matrix = located[f.label]
+    if matrix is None:
+        return None
+    if f.rect is not None:
+        on_label = rect_quad(*f.rect)
+    elif f.quad is not None:
+        on_label = tuple(f.quad)  # type: ignore[assignment]
+    else:
+        on_label = rect_quad(0, 0, *finder.size)
+    quad = anchor.as_quad(anchor.to_frame(matrix, on_label))
+    h, w = frame.image.shape[:2]
+    if not all(-1 <= x <= w + 1 and -1 <= y <= h + 1 for x, y in quad):
+        finder.cut_off += 1
+        log.debug("frame %d: field %s is cut off by the frame's edge", frame.frame_id, f.name)
+        return None
+    return quad
