@@ -16,12 +16,11 @@ camera or the label moves. Three ways to find the label, one per label:
   RANSAC homography; its pixel grid is the canonical view (scaled to `size` when given).
 
 A LabelFinder is built once per loaded configuration (`finders`), never per frame. It counts
-the frames it found its label in and those it did not.
+the frames it found its label in, those it did not, and the fields cut off by the frame's edge.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections.abc import Sequence
@@ -33,8 +32,6 @@ from edge_ocr.config import LabelConfig, OutlineConfig
 from edge_ocr.errors import ConfigError
 from edge_ocr.preprocess import to_gray
 from edge_ocr.types import Quad
-
-log = logging.getLogger(__name__)
 
 RATIO = 0.75  # Lowe's ratio test: a match must be clearly better than the second best
 RANSAC_PX = 5.0  # reprojection error (frame px) under which a feature match is an inlier
@@ -287,7 +284,8 @@ class LabelFinder:
         self.missed = 0  # frames it was not
         self.cut_off = 0  # fields on it not read because the frame's edge cut them
         if label.find == "outline":
-            self.size = label.canonical_size()
+            assert label.size is not None  # checked by config
+            self.size = label.size
             self._outline = label.outline or OutlineConfig()
         elif label.find == "marker":
             assert label.marker is not None and label.size is not None  # checked by config

@@ -7,6 +7,7 @@ and its fields are cut out by regions.extract and read by the shipped model.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,32 @@ def test_outline_reads_an_upside_down_label_only_when_told_it_is_turned() -> Non
     assert np.abs(np.asarray(wrong.quad) - truth).max() > 50
 
 
+@pytest.mark.parametrize("turned", [90, 180, 270])
+def test_outline_reads_a_label_lying_the_way_turned_says(
+    turned: int, recognizer: Any, expected: Any
+) -> None:
+    """A camera mounted sideways or upside down is set with `turned`; the label may then
+    still lie up to 90 degrees either way from it."""
+    pose = {"turn": turned - 35, "scale": 0.7, "tilt": 0.1}
+    check_read_in_place((outline_label(turned),), pose, recognizer, expected)
+
+
+def test_reference_picture_rescaled_to_size_places_fields_on_that_grid(
+    tmp_path: Path, recognizer: Any, expected: Any
+) -> None:
+    """With `size`, a reference label's canonical view is the picture scaled to that size."""
+    label, rects = nameplate()
+    image, matrix = photograph(label, turn=25, tilt=0.1)
+    half = dataclasses.replace(reference_label(tmp_path / "plate.png"), size=(300, 200))
+    halved = {name: tuple(v / 2 for v in rect) for name, rect in rects.items()}
+    found = regions.extract(frame(image), fields_on(halved), (half,))  # type: ignore[arg-type]
+    for region in found:
+        truth = anchor.to_frame(matrix, regions.rect_quad(*rects[region.field]))
+        assert np.abs(np.asarray(region.quad) - truth).max() < 3.0
+    texts = [d.text for d in recognizer.recognize([r.crop for r in found])]
+    assert texts == [expected(word) for word, _ in VALUES.values()]
+
+
 def test_view_shows_the_label_upright_at_its_canonical_size() -> None:
     """LabelFinder.view gives the label as drawn, to measure where fields are on it."""
     label, _ = nameplate()
@@ -245,6 +272,16 @@ def test_field_cut_off_by_the_frame_edge_is_not_read() -> None:
     found = regions.extract(frame(image), fields_on(rects), labels)
     assert [r.field for r in found] == ["model"]
     assert anchor.finders(labels)["plate"].cut_off == 1
+
+
+def test_outline_cut_by_the_frame_edge_is_not_taken_for_the_label() -> None:
+    """A label partly out of view is not found by its outline: the visible part would
+    otherwise pass for a smaller label, and fields would be read from the wrong place."""
+    label, rects = nameplate()
+    image, _ = photograph(label, scale=1.0, shift=(300, 0))
+    labels = (outline_label(),)
+    assert regions.extract(frame(image), fields_on(rects), labels) == []
+    assert anchor.finders(labels)["plate"].missed == 1
 
 
 def test_marker_seen_twice_is_not_trusted() -> None:
