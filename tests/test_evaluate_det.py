@@ -184,7 +184,6 @@ def test_peer_ratios_and_targets_compare_with_rapidocr() -> None:
 
 def test_a_real_run_on_two_frames_writes_the_report(tmp_path: Path) -> None:
     """The classical detector and our recognizer read a two-frame folder end to end."""
-    pytest.importorskip("edge_ocr.detect")
     data = tmp_path / "data" / "ic03_scenes"
     data.mkdir(parents=True)
     records = [
