@@ -133,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(config_file: str) -> int:
     from edge_ocr import config
     from edge_ocr.daemon import Daemon
+    from edge_ocr.memory import release_freed_memory
 
+    release_freed_memory()
     setup_logging("INFO")
     cfg = config.load(config_file)
     setup_logging(cfg.log_level)
