@@ -444,6 +444,34 @@ class FieldConfig:
 
 
 @dataclass(frozen=True)
+class DetectConfig:
+    """Finding the text lines of a frame when no fields are configured.
+
+    `mode: auto` detects on camera sources (opencv, picamera) and reads each file of a folder
+    as one line (folders usually hold crops); `on` and `off` decide for every source.
+    """
+
+    mode: str = _opt("auto", text(choices=("auto", "on", "off")))
+    model: Path | None = _opt(None, fs_path(kind="file", nullable=True))
+    max_side: int | None = _opt(None, lambda v, c: None if v is None else integer(64, 4096)(v, c))
+    max_lines: int = _opt(16, integer(1, 256))
+    min_confidence: float = _opt(0.5, number(0, 1))
+    track_iou: float = _opt(0.3, number(0.01, 1))
+
+    def model_path(self) -> Path:
+        """The configured detector, else the one installed with edge-ocr."""
+        from edge_ocr.detect import default_detector_path  # light: onnxruntime loads lazily
+
+        return self.model if self.model is not None else default_detector_path()
+
+    def active(self, source_type: str, fields: int) -> bool:
+        """Whether frames are searched for lines (never when fields are configured)."""
+        if fields or self.mode == "off":
+            return False
+        return self.mode == "on" or source_type != "folder"
+
+
+@dataclass(frozen=True)
 class StabilizeConfig:
     """Camera fields: publish a value once it wins `votes` of the last `window` frames."""
 
@@ -572,6 +600,7 @@ class Config:
     capture: CaptureConfig = _opt(CaptureConfig, section(CaptureConfig), factory=True)
     labels: tuple[LabelConfig, ...] = _opt(tuple, lambda v, c: _labels(v, c), factory=True)
     fields: tuple[FieldConfig, ...] = _opt(tuple, lambda v, c: _fields(v, c), factory=True)
+    detect: DetectConfig = _opt(DetectConfig, section(DetectConfig), factory=True)
     stabilize: StabilizeConfig = _opt(StabilizeConfig, section(StabilizeConfig), factory=True)
     mqtt: MqttConfig = _opt(MqttConfig, section(MqttConfig), factory=True)
     outbox: OutboxConfig = _opt(OutboxConfig, section(OutboxConfig), factory=True)
@@ -580,9 +609,16 @@ class Config:
     file: Path | None = field(default=None, metadata={"internal": True})
 
     def _problems(self) -> list[str]:
-        """Fields placed on labels: the label exists and the field lies on its canonical view."""
+        """Fields placed on labels: the label exists and the field lies on its canonical view.
+
+        And when frames will be searched for lines, the detector model is there.
+        """
         labels = {label.name: label for label in self.labels}
         out = []
+        if self.detect.active(self.source.type, len(self.fields)):
+            path = self.detect.model_path()
+            if not path.is_file():
+                out.append(f"detect.model: detector model file not found, got '{path}'")
         for i, f in enumerate(self.fields):
             if f.label is None:
                 continue

@@ -35,7 +35,7 @@ from edge_ocr.config import Config, FieldConfig
 from edge_ocr.errors import ConfigError, EdgeOcrError, OutboxError
 from edge_ocr.notify import Notifier
 from edge_ocr.sources import Source, open_source
-from edge_ocr.stabilize import Gone, Stabilizer
+from edge_ocr.stabilize import Gone, LineTracker, Stabilizer
 from edge_ocr.types import Frame, Reading
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ def payload(reading: Reading, *, model_version: str, event: str = "reading") -> 
         "recognized_at_unix": round(reading.recognized_at, 3),
         "model_version": model_version,
     }
+    if reading.quad is not None:
+        body["quad"] = [[round(x, 1), round(y, 1)] for x, y in reading.quad]
     body.update(reading.extra)
     return body
 
@@ -106,9 +108,11 @@ class Daemon:
         self._reload = threading.Event()
         self._recognizer: Any = None
         self._masks: dict[str, np.ndarray | None] = {}
+        self._detector: Any = None
         self._stabilizer = Stabilizer(
             cfg.stabilize.votes, cfg.stabilize.window, cfg.stabilize.gone_after
         )
+        self._tracker = new_tracker(cfg)
         self._outbox: Any = None
         self._publisher: Any = None
         self._source: Source | None = None
@@ -153,6 +157,15 @@ class Daemon:
         cv2.setNumThreads(cfg.model.opencv_threads)
         recognizer = Recognizer(cfg.model.path, cfg.model.threads)
         return recognizer, field_masks(recognizer, cfg.fields)
+
+    @staticmethod
+    def _load_detector(cfg: Config) -> Any:
+        """The line detector when frames are searched for lines, else None."""
+        if not cfg.detect.active(cfg.source.type, len(cfg.fields)):
+            return None
+        from edge_ocr.detect import Detector
+
+        return Detector(cfg.detect.model_path(), cfg.model.threads, cfg.detect.max_side)
 
     def _open_publisher(self, cfg: Config) -> None:
         from edge_ocr.mqtt import Publisher
@@ -264,6 +277,7 @@ class Daemon:
             self._install_signals()
         cfg = self._cfg
         self._recognizer, self._masks = self._load_model(cfg)
+        self._detector = self._load_detector(cfg)
         self._open_publisher(cfg)
         try:
             self._start_capture(cfg)
@@ -360,7 +374,13 @@ class Daemon:
             self._publish_votes(readings)
 
     def recognize(self, frame: Frame) -> list[Reading]:
-        """Every field of the frame, read in one batched model call and judged by its rules."""
+        """Every field of the frame, read in one batched model call and judged by its rules.
+
+        A field whose label is not found in the frame gets an invalid, empty reading (a
+        "nothing" vote). With no fields and detection on, every detected line is read instead.
+        """
+        if self._detector is not None:
+            return self._recognize_lines(frame)
         found = regions.extract(frame, self._cfg.fields, self._cfg.labels)
         decoded = self._recognizer.recognize(
             [r.crop for r in found], [self._masks.get(r.field) for r in found]
@@ -369,9 +389,7 @@ class Daemon:
         rules = {f.name: f for f in self._cfg.fields}
         readings = []
         for region, line in zip(found, decoded, strict=True):
-            extra = {"reading_id": reading_id(self._cfg.device_id, frame, region.field)}
-            if frame.path is not None:
-                extra["path"] = str(frame.path)
+            extra = self._extra(frame, region.field)
             reading = Reading(
                 field=region.field,
                 text=line.text,
@@ -390,8 +408,70 @@ class Daemon:
             else:
                 reading = validate.judge(reading, None, 0.0)
             readings.append(reading)
+        seen = {r.field for r in found}
+        for f in self._cfg.fields:
+            if f.name not in seen:  # only a label not found in this frame leaves a field out
+                readings.append(
+                    self._nothing(frame, f.name, now, f"label {f.label!r} not found in the frame")
+                )
         self.counters.readings += len(readings)
         return readings
+
+    def _recognize_lines(self, frame: Frame) -> list[Reading]:
+        """The detected lines of a frame, named by the tracker (camera) or by position (file)."""
+        from edge_ocr.lines import read_lines
+
+        det = self._cfg.detect
+        lines = read_lines(frame.image, self._detector, self._recognizer)
+        lines = [x for x in lines if x.text.strip() and x.confidence >= det.min_confidence]
+        lines = lines[: det.max_lines]
+        now = time.time()
+        missed: list[str] = []
+        if frame.path is not None:
+            names = [f"line-{i}" for i in range(1, len(lines) + 1)]
+        else:
+            names, missed, dropped = self._tracker.update([x.quad for x in lines])
+            for name in dropped:
+                self._stabilizer.forget(name)
+        readings = []
+        for name, line in zip(names, lines, strict=True):
+            reading = Reading(
+                field=name,
+                text=line.text,
+                confidence=line.confidence,
+                char_confidences=line.char_confidences,
+                frame_id=frame.frame_id,
+                source=frame.source,
+                captured_at=frame.captured_at,
+                recognized_at=now,
+                quad=line.quad,
+                extra=self._extra(frame, name),
+            )
+            readings.append(validate.judge(reading, None, 0.0))
+        readings += [self._nothing(frame, name, now, "line not seen") for name in missed]
+        self.counters.readings += len(readings)
+        return readings
+
+    def _extra(self, frame: Frame, field: str) -> dict[str, str]:
+        extra = {"reading_id": reading_id(self._cfg.device_id, frame, field)}
+        if frame.path is not None:
+            extra["path"] = str(frame.path)
+        return extra
+
+    def _nothing(self, frame: Frame, field: str, now: float, problem: str) -> Reading:
+        """An empty, invalid reading: the field or line was not seen in this frame."""
+        return Reading(
+            field=field,
+            text="",
+            confidence=0.0,
+            char_confidences=(),
+            frame_id=frame.frame_id,
+            source=frame.source,
+            captured_at=frame.captured_at,
+            recognized_at=now,
+            valid=False,
+            extra={**self._extra(frame, field), "problem": problem},
+        )
 
     def _publish_file(self, frame: Frame, readings: list[Reading]) -> None:
         """Publish every reading of a file (valid or not), then mark the file done."""
@@ -438,7 +518,10 @@ class Daemon:
 
     def _put(self, reading: Reading, event: str) -> None:
         body = payload(reading, model_version=self._recognizer.info.version, event=event)
-        self._publisher.publish_reading(reading.field, body)
+        # Detected lines come and go: their state is not kept on the broker.
+        self._publisher.publish_reading(
+            reading.field, body, retain_state=self._detector is None
+        )
         self.counters.published += 1
 
     def _folder_call(self, name: str, frame: Frame, *args: str) -> None:
@@ -464,6 +547,14 @@ class Daemon:
         old = self._cfg
         try:
             recognizer, masks = self._recognizer, self._masks
+            detector = self._detector
+            if (new.detect, new.fields, new.source.type, new.model.threads) != (
+                old.detect,
+                old.fields,
+                old.source.type,
+                old.model.threads,
+            ):
+                detector = self._load_detector(new)
             if new.model != old.model or new.fields != old.fields:
                 recognizer, masks = (
                     self._load_model(new)
@@ -486,9 +577,12 @@ class Daemon:
             self._stop_capture()  # queued frames are finished under the old config
         self._cfg = new
         self._recognizer, self._masks = recognizer, masks
-        if new.fields != old.fields or new.stabilize != old.stabilize:
+        lines_changed = detector is not self._detector or new.detect != old.detect
+        self._detector = detector
+        if new.fields != old.fields or new.stabilize != old.stabilize or lines_changed:
             s = new.stabilize
             self._stabilizer = Stabilizer(s.votes, s.window, s.gone_after)
+            self._tracker = new_tracker(new)
         if publisher_changed:
             self._close_publisher(min(2.0, new.shutdown.drain_seconds))
             try:
@@ -503,7 +597,7 @@ class Daemon:
                     new, mqtt=old.mqtt, outbox=old.outbox, device_id=old.device_id
                 )
                 self._open_publisher(self._cfg)
-        elif new.fields != old.fields:
+        elif field_names(new) != field_names(old):
             self._publisher.announce_fields(field_names(new))
         if source_changed:
             self._start_capture(new)
@@ -514,8 +608,15 @@ class Daemon:
 
 
 def field_names(cfg: Config) -> list[str]:
-    """The names readings are published under."""
+    """The fixed names readings are published under (none for detected lines)."""
+    if cfg.detect.active(cfg.source.type, len(cfg.fields)):
+        return []
     return [f.name for f in cfg.fields] or [regions.WHOLE_IMAGE_FIELD]
+
+
+def new_tracker(cfg: Config) -> LineTracker:
+    """A line tracker that forgets a line once its value would be gone."""
+    return LineTracker(cfg.detect.track_iou, cfg.stabilize.gone_after + cfg.stabilize.window)
 
 
 def field_masks(recognizer: Any, fields: tuple[FieldConfig, ...]) -> dict[str, np.ndarray | None]:

@@ -376,6 +376,7 @@ def test_camera_value_is_published_once_when_stable_then_gone(
         source={"type": "opencv", "opencv": {"url": str(video)}},
         capture={"rate": 10.0},
         stabilize={"votes": 3, "window": 5, "gone_after": 5},
+        detect={"mode": "off"},  # the whole frame is one line
     )
     d = daemon(cfg).start()
     assert d.wait(60) == 0  # a video file ends, and the daemon with it
@@ -383,3 +384,37 @@ def test_camera_value_is_published_once_when_stable_then_gone(
     assert (reading["event"], reading["text"]) == ("reading", expected("PUMP7"))
     assert (gone["event"], gone["text"], gone["previous_text"]) == ("gone", "", reading["text"])
     assert len(sub.messages) == 2
+
+
+def test_field_on_a_label_missing_from_the_image_is_published_as_not_found(
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
+    daemon: Make,
+    expected: Callable[[str], str],
+) -> None:
+    """A file without the label gives its field an empty invalid reading saying so; others read."""
+    labels = [
+        {
+            "name": "plate",
+            "find": "marker",
+            "size": [400, 200],
+            "marker": {"id": 7, "rect": [10, 10, 60, 60]},
+        }
+    ]
+    word = draw("PUMP7")
+    fields = [
+        {"name": "serial", "label": "plate", "rect": [100, 20, 280, 60]},
+        {"name": "word", "rect": [0, 0, word.shape[1], word.shape[0]]},
+    ]
+    sub = subscribe(mosquitto.port, EVENTS)
+    cfg = base_config(tmp_path, model_path, mosquitto.port, labels=labels, fields=fields)
+    daemon(cfg).start()
+    write_image(tmp_path / "inbox" / "no-label.png", word)
+    got = {b["field"]: b for b in sub.wait_for(2)}
+    assert got["word"]["text"] == expected("PUMP7") and got["word"]["valid"] is True
+    serial = got["serial"]
+    assert (serial["text"], serial["valid"]) == ("", False)
+    assert serial["problem"] == "label 'plate' not found in the frame"
+    assert "quad" not in serial and len(got["word"]["quad"]) == 4

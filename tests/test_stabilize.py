@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edge_ocr.stabilize import Gone, Stabilizer, Vote
+from edge_ocr.regions import rect_quad
+from edge_ocr.stabilize import Gone, LineTracker, Stabilizer, Vote, box_iou
 from edge_ocr.types import Reading
 
 
@@ -66,3 +67,48 @@ def test_fields_vote_independently() -> None:
     s.update(r("A", field="x"))
     assert s.update(r("A", field="y")) is None
     assert isinstance(s.update(r("A", field="x")), Reading)
+
+
+def test_a_line_keeps_its_name_while_it_moves_a_little() -> None:
+    """Two lines drifting a few pixels per frame keep their names, in whatever order found."""
+    tracker = LineTracker(min_iou=0.3, forget_after=3)
+    names, missed, dropped = tracker.update([rect_quad(10, 10, 200, 30), rect_quad(10, 60, 150, 30)])
+    assert names == ["line-1", "line-2"] and missed == [] and dropped == []
+    names, missed, _ = tracker.update([rect_quad(14, 64, 150, 30), rect_quad(13, 12, 200, 30)])
+    assert names == ["line-2", "line-1"] and missed == []
+
+
+def test_a_new_line_gets_a_new_name_and_a_vanished_one_is_missed_then_dropped() -> None:
+    """A line elsewhere is new; one not seen is reported missed, then dropped after 2 frames."""
+    tracker = LineTracker(min_iou=0.3, forget_after=2)
+    tracker.update([rect_quad(10, 10, 200, 30)])
+    names, missed, dropped = tracker.update([rect_quad(10, 300, 200, 30)])
+    assert names == ["line-2"] and missed == ["line-1"] and dropped == []
+    assert tracker.update([rect_quad(10, 300, 200, 30)])[1:] == (["line-1"], [])
+    assert tracker.update([rect_quad(10, 300, 200, 30)])[1:] == ([], ["line-1"])
+    names, _, _ = tracker.update([rect_quad(10, 10, 200, 30), rect_quad(10, 300, 200, 30)])
+    assert names == ["line-3", "line-2"]  # a dropped name is never given out again
+
+
+def test_one_track_is_given_to_one_line_only() -> None:
+    """Two lines overlapping the same old line: the better overlap keeps the name."""
+    tracker = LineTracker(min_iou=0.2, forget_after=2)
+    tracker.update([rect_quad(0, 0, 200, 40)])
+    names, _, _ = tracker.update([rect_quad(0, 0, 120, 40), rect_quad(0, 0, 190, 40)])
+    assert names == ["line-2", "line-1"]
+
+
+def test_box_iou() -> None:
+    """Identical boxes overlap fully, disjoint ones not at all, half-shifted ones by a third."""
+    a = rect_quad(0, 0, 10, 10)
+    assert box_iou(a, a) == 1.0
+    assert box_iou(a, rect_quad(20, 0, 10, 10)) == 0.0
+    assert abs(box_iou(a, rect_quad(5, 0, 10, 10)) - 1 / 3) < 1e-9
+
+
+def test_forgotten_field_starts_voting_afresh() -> None:
+    """After forget(), a field's earlier votes no longer count."""
+    s = Stabilizer(2, 3, 5)
+    assert s.update(r("A", field="line-1")) is None
+    s.forget("line-1")
+    assert s.update(r("A", field="line-1")) is None
