@@ -14,9 +14,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_ocr import __version__
 from edge_ocr.errors import ConfigError, EdgeOcrError, ImageError, ModelError
+
+if TYPE_CHECKING:
+    from edge_ocr.lines import LineReading
 
 log = logging.getLogger("edge_ocr")
 
@@ -66,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", help="YAML config file")
     check.add_argument("--no-model", action="store_true", help="do not load the model")
 
-    read = sub.add_parser("read", help="recognize each image as one line of text")
+    read = sub.add_parser(
+        "read", help="recognize each image as one line of text (--detect: find its lines)"
+    )
     read.add_argument(
         "images",
         nargs="+",
@@ -77,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
     read.add_argument("--json", action="store_true", help="one JSON object per image")
     read.add_argument("--allowed", default=None, help="only these characters may be read")
+    read.add_argument(
+        "--detect", action="store_true", help="find every text line of each image and read them"
+    )
+    read.add_argument(
+        "--detector", type=Path, default=None, help="detector ONNX model (default: shipped)"
+    )
 
     batch = sub.add_parser("batch", help="read every image of a folder (a backlog), on all cores")
     batch.add_argument("folder", type=Path, help="folder of images, each read as one line")
@@ -197,18 +209,32 @@ def _read(args: argparse.Namespace) -> int:
         mask = recognizer.mask(args.allowed)
     except ValueError as err:
         raise ConfigError(f"--allowed: {err}") from err
+    detector = None
+    if args.detect:
+        from edge_ocr.detect import Detector
+
+        detector = Detector(args.detector, args.threads)
+    elif args.detector is not None:
+        raise ConfigError("--detector: only with --detect")
     failures = 0
     for path in _image_paths(args.images):
         try:
             image = _load_image(path)
             start = time.perf_counter()
-            (line,) = recognizer.recognize([image], [mask])  # type: ignore[list-item]
+            if detector is not None:
+                from edge_ocr.lines import read_lines
+
+                lines = read_lines(image, detector, recognizer)  # type: ignore[arg-type]
+            else:
+                (line,) = recognizer.recognize([image], [mask])  # type: ignore[list-item]
             ms = (time.perf_counter() - start) * 1000
         except (ImageError, ValueError) as err:
             failures += 1
             print(f"edge-ocr: {path}: {err}", file=sys.stderr)
             continue
-        if args.json:
+        if detector is not None:
+            _print_lines(path, lines, ms, args.json)
+        elif args.json:
             print(
                 json.dumps(
                     {
@@ -216,10 +242,7 @@ def _read(args: argparse.Namespace) -> int:
                         "text": line.text,
                         "confidence": round(line.confidence, 4),
                         "ms": round(ms, 1),
-                        "chars": [
-                            {"char": c, "confidence": p}
-                            for c, p in zip(line.text, line.char_confidences, strict=True)
-                        ],
+                        "chars": _chars(line.text, line.char_confidences),
                     },
                     ensure_ascii=False,
                 ),
@@ -228,6 +251,28 @@ def _read(args: argparse.Namespace) -> int:
         else:
             print(f"{path}\t{line.text}\t{line.confidence:.3f}", flush=True)
     return EXIT_FAILURE if failures else EXIT_OK
+
+
+def _chars(text: str, confidences: Sequence[float]) -> list[dict[str, object]]:
+    return [{"char": c, "confidence": p} for c, p in zip(text, confidences, strict=True)]
+
+
+def _print_lines(path: str, lines: Sequence[LineReading], ms: float, as_json: bool) -> None:
+    """One image's detected lines: a JSON object, or one tab-separated row per line."""
+    if as_json:
+        body = {
+            "path": path,
+            "ms": round(ms, 1),
+            "lines": [
+                {**line.to_json(), "chars": _chars(line.text, line.char_confidences)}
+                for line in lines
+            ],
+        }
+        print(json.dumps(body, ensure_ascii=False), flush=True)
+        return
+    for line in lines:
+        quad = " ".join(f"{x:.0f},{y:.0f}" for x, y in line.quad)
+        print(f"{path}\t{line.text}\t{line.confidence:.3f}\t{quad}", flush=True)
 
 
 def _batch(args: argparse.Namespace) -> int:

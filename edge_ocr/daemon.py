@@ -519,9 +519,7 @@ class Daemon:
     def _put(self, reading: Reading, event: str) -> None:
         body = payload(reading, model_version=self._recognizer.info.version, event=event)
         # Detected lines come and go: their state is not kept on the broker.
-        self._publisher.publish_reading(
-            reading.field, body, retain_state=self._detector is None
-        )
+        self._publisher.publish_reading(reading.field, body, retain_state=self._detector is None)
         self.counters.published += 1
 
     def _folder_call(self, name: str, frame: Frame, *args: str) -> None:

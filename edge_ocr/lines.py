@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_ocr import regions
 from edge_ocr.ctc import Decoded
-from edge_ocr.types import Quad
+from edge_ocr.types import Point, Quad
 
 
 class _Line(Protocol):
@@ -67,13 +67,13 @@ def read_lines(image: np.ndarray, detector: LineDetector, recognizer: object) ->
     return out
 
 
-def point_along(quad: Quad, fraction: float) -> tuple[Quad, Quad]:
+def point_along(quad: Quad, fraction: float) -> tuple[Point, Point]:
     """The points at `fraction` of the way along the top and the bottom edge of a quad."""
     (x0, y0), (x1, y1), (x2, y2), (x3, y3) = quad
     f = min(1.0, max(0.0, fraction))
     top = (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
     bottom = (x3 + f * (x2 - x3), y3 + f * (y2 - y3))
-    return top, bottom  # type: ignore[return-value]
+    return top, bottom
 
 
 def split_words(line: LineReading) -> list[tuple[Quad, str]]:

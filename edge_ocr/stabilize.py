@@ -139,7 +139,9 @@ class LineTracker:
                 taken.add(j)
                 self._tracks[j].quad = quads[i]
                 self._tracks[j].missed = 0
-        missed, dropped, kept = [], [], []
+        missed: list[str] = []
+        dropped: list[str] = []
+        kept: list[_Track] = []
         for j, t in enumerate(self._tracks):
             if j not in taken:
                 t.missed += 1
