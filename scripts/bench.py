@@ -420,12 +420,12 @@ def bench_frame(model: Path, sizes: Sizes, work: Path) -> dict[str, Any]:
             times.append(time.perf_counter() - started)
         row = {"edge-ocr": spread([t * 1000 for t in times])}
         for name, reader in peers.items():
-            for region in regions.extract(made[0], cfg.fields):
+            for region in regions.extract(made[0], cfg.fields, cfg.labels):
                 reader.read(region.crop)  # warm-up
             times = []
             for n in range(sizes.peer_frame_calls):
                 started = time.perf_counter()
-                for region in regions.extract(made[n % len(made)], cfg.fields):
+                for region in regions.extract(made[n % len(made)], cfg.fields, cfg.labels):
                     reader.read(region.crop)
                 times.append(time.perf_counter() - started)
             row[name] = spread([t * 1000 for t in times])
