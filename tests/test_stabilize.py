@@ -72,7 +72,9 @@ def test_fields_vote_independently() -> None:
 def test_a_line_keeps_its_name_while_it_moves_a_little() -> None:
     """Two lines drifting a few pixels per frame keep their names, in whatever order found."""
     tracker = LineTracker(min_iou=0.3, forget_after=3)
-    names, missed, dropped = tracker.update([rect_quad(10, 10, 200, 30), rect_quad(10, 60, 150, 30)])
+    names, missed, dropped = tracker.update(
+        [rect_quad(10, 10, 200, 30), rect_quad(10, 60, 150, 30)]
+    )
     assert names == ["line-1", "line-2"] and missed == [] and dropped == []
     names, missed, _ = tracker.update([rect_quad(14, 64, 150, 30), rect_quad(13, 12, 200, 30)])
     assert names == ["line-2", "line-1"] and missed == []
