@@ -257,7 +257,7 @@ def _to_lines(
 ) -> list[TextLine]:
     lines = []
     for box, score in boxes:
-        q = box * np.float32([sx, sy])
+        q = box * np.array([sx, sy], np.float32)
         q[:, 0] = np.clip(q[:, 0], 0, width)
         q[:, 1] = np.clip(q[:, 1], 0, height)
         quad: Quad = tuple((float(x), float(y)) for x, y in q)  # type: ignore[assignment]
@@ -351,7 +351,15 @@ class ClassicalDetector:
         gray = preprocess.to_gray(image)
         h, w = gray.shape
         scale = min(1.0, self.max_side / max(h, w))
-        small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        small = (
+            cv2.resize(
+                gray,
+                (max(1, round(w * scale)), max(1, round(h * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+            if scale < 1
+            else gray
+        )
         ellipse = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         gradient = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, ellipse)
         _, binary = cv2.threshold(gradient, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)

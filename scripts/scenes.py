@@ -13,7 +13,8 @@ from the text's top-left. The same (charset, seed, fonts, kind) always yields th
 
 CLI:
 
-    python -m scripts.scenes --out DIR --count N --seed S [--workers W] [--preview FILE.png]
+    python -m scripts.scenes --out DIR --count N --seed S [--workers W] [--preview FILE.png] \
+        [--kind mixed|label|words] [--fonts A.ttf,B.ttf]
 
 writes DIR/images/NNNN.jpg and DIR/annotations.jsonl, one JSON object per image in the format of
 ../shared/data/ic03_scenes (SOURCE.txt there), plus a "lines" list of whole lines:
@@ -123,7 +124,11 @@ class SceneGenerator:
         r = self._r
         longest = int(r.triangular(MIN_SIDE, MAX_SIDE, 800))
         aspect = r.choice(_ASPECTS)
-        w, h = (longest, round(longest / aspect)) if aspect >= 1 else (round(longest * aspect), longest)
+        w, h = (
+            (longest, round(longest / aspect))
+            if aspect >= 1
+            else (round(longest * aspect), longest)
+        )
         hard = r.random() ** 2
         image = self._background(h, w)
         placed: list[np.ndarray] = []  # [4, 2] quads of the panels placed so far
@@ -206,12 +211,15 @@ class SceneGenerator:
         height = int(tops[-1] + heights[-1])
         ink = np.zeros((height, widest), np.float32)
         lines = []
-        for (text, mask, boxes), top in zip(rows, tops, strict=True):
+        for (_, mask, boxes), top in zip(rows, tops, strict=True):
             mh, mw = mask.shape
             left = 0 if align == "left" else (widest - mw) // 2
             region = ink[top : top + mh, left : left + mw]
             np.maximum(region, mask[: region.shape[0]], out=region)
-            words = [(t, _rect(x0 + left, y0 + top, x1 + left, y1 + top)) for t, (x0, y0, x1, y1) in boxes]
+            words = [
+                (t, _rect(x0 + left, y0 + top, x1 + left, y1 + top))
+                for t, (x0, y0, x1, y1) in boxes
+            ]
             quad = _rect(
                 min(q[0, 0] for _, q in words),
                 min(q[0, 1] for _, q in words),
@@ -268,7 +276,9 @@ class SceneGenerator:
             y = int(round(top - highest)) + 2
             xi = int(round(x))
             region = mask[y - 2 : y - 2 + mh, xi - 2 : xi - 2 + mw]
-            np.maximum(region, ink.mask[: region.shape[0], : region.shape[1]] * (1 / 255), out=region)
+            np.maximum(
+                region, ink.mask[: region.shape[0], : region.shape[1]] * (1 / 255), out=region
+            )
             boxes.append((word, (xi, y, xi + mw - 4, y + mh - 4)))
             x += mw - 4 + space
         return " ".join(w for w, _ in boxes), mask, boxes
@@ -279,7 +289,7 @@ class SceneGenerator:
         self, image: np.ndarray, block: _Block, placed: list[np.ndarray], is_sign: bool, hard: float
     ) -> list[SceneLine]:
         """Draw `block` on a panel, warp it into `image` in place; its lines in frame coords."""
-        r, g = self._r, self._g
+        r = self._r
         h, w = image.shape[:2]
         size = block.size
         painted = is_sign and r.random() < 0.5  # letters painted straight on the wall
@@ -482,9 +492,10 @@ class SceneGenerator:
         if r.random() < 0.6:  # a colour gradient across the frame
             other = self._colour(r.uniform(0.1, 0.9), r.uniform(0, 0.6))
             angle = r.uniform(0, 2 * math.pi)
-            ramp = np.cos(angle) * np.linspace(0, 1, w)[None, :] + np.sin(angle) * np.linspace(
-                0, 1, h
-            )[:, None]
+            ramp = (
+                np.cos(angle) * np.linspace(0, 1, w)[None, :]
+                + np.sin(angle) * np.linspace(0, 1, h)[:, None]
+            )
             ramp = ((ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6))[..., None]
             mix = r.uniform(0.2, 0.8)
             image = image * (1 - mix * ramp) + other * mix * ramp
@@ -503,12 +514,23 @@ class SceneGenerator:
         kind = r.random()
         if kind < 0.35:
             x0, y0 = r.randint(-w // 4, w), r.randint(-h // 4, h)
-            cv2.rectangle(image, (x0, y0), (x0 + r.randint(20, w), y0 + r.randint(20, h)), colour, -1)
+            cv2.rectangle(
+                image, (x0, y0), (x0 + r.randint(20, w), y0 + r.randint(20, h)), colour, -1
+            )
         elif kind < 0.55:
-            cv2.circle(image, (r.randint(0, w), r.randint(0, h)), r.randint(10, max(11, h // 2)), colour, -1, cv2.LINE_AA)
+            cv2.circle(
+                image,
+                (r.randint(0, w), r.randint(0, h)),
+                r.randint(10, max(11, h // 2)),
+                colour,
+                -1,
+                cv2.LINE_AA,
+            )
         elif kind < 0.8:
             n = r.randint(3, 7)
-            pts = np.array([[r.randint(-w // 4, w + w // 4), r.randint(-h // 4, h + h // 4)] for _ in range(n)])
+            pts = np.array(
+                [[r.randint(-w // 4, w + w // 4), r.randint(-h // 4, h + h // 4)] for _ in range(n)]
+            )
             cv2.fillPoly(image, [cv2.convexHull(pts.astype(np.int32))], colour, cv2.LINE_AA)
         elif kind < 0.9:  # tiles or bricks
             step = r.randint(12, 60)
@@ -520,7 +542,13 @@ class SceneGenerator:
                     cv2.line(image, (x, y), (x, y + step), colour, thick)
         else:  # a band: shelf, pipe, road marking
             y = r.randint(0, h)
-            cv2.line(image, (0, y), (w, y + r.randint(-h // 4, h // 4)), colour, r.randint(4, max(5, h // 8)))
+            cv2.line(
+                image,
+                (0, y),
+                (w, y + r.randint(-h // 4, h // 4)),
+                colour,
+                r.randint(4, max(5, h // 8)),
+            )
 
     def _clutter(self, image: np.ndarray, r: random.Random) -> None:
         """Thin marks that are not text: lines, arcs, grids, hatching, dots, bars, icons."""
@@ -531,9 +559,26 @@ class SceneGenerator:
         x, y = r.randint(0, w), r.randint(0, h)
         s = r.randint(8, max(9, min(h, w) // 4))
         if kind < 0.25:
-            cv2.line(image, (x, y), (x + r.randint(-w, w), y + r.randint(-h // 2, h // 2)), colour, thick, cv2.LINE_AA)
+            cv2.line(
+                image,
+                (x, y),
+                (x + r.randint(-w, w), y + r.randint(-h // 2, h // 2)),
+                colour,
+                thick,
+                cv2.LINE_AA,
+            )
         elif kind < 0.4:
-            cv2.ellipse(image, (x, y), (s, r.randint(4, s)), r.uniform(0, 180), 0, r.randint(60, 360), colour, thick, cv2.LINE_AA)
+            cv2.ellipse(
+                image,
+                (x, y),
+                (s, r.randint(4, s)),
+                r.uniform(0, 180),
+                0,
+                r.randint(60, 360),
+                colour,
+                thick,
+                cv2.LINE_AA,
+            )
         elif kind < 0.5:  # grid or mesh
             step = r.randint(6, 30)
             for k in range(0, s * 2, step):
@@ -633,7 +678,9 @@ def annotation(name: str, image: np.ndarray, lines: Sequence[SceneLine]) -> dict
         "width": int(image.shape[1]),
         "height": int(image.shape[0]),
         "words": [
-            {"text": word.text, "quad": _quad_json(word.quad)} for line in lines for word in line.words
+            {"text": word.text, "quad": _quad_json(word.quad)}
+            for line in lines
+            for word in line.words
         ],
         "lines": [{"text": line.text, "quad": _quad_json(line.quad)} for line in lines],
     }
@@ -680,7 +727,9 @@ def draw_lines(image: np.ndarray, lines: Sequence[SceneLine]) -> np.ndarray:
     return out
 
 
-def contact_sheet(scenes: Sequence[tuple[np.ndarray, list[SceneLine]]], cell: int = 400) -> np.ndarray:
+def contact_sheet(
+    scenes: Sequence[tuple[np.ndarray, list[SceneLine]]], cell: int = 400
+) -> np.ndarray:
     """Scenes with their quads drawn, scaled into a grid of cells, for eyeballing."""
     columns = 3
     rows = math.ceil(len(scenes) / columns)
@@ -709,11 +758,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--kind", choices=KINDS, default="mixed")
     parser.add_argument("--preview", help="write a contact sheet of 12 scenes to this PNG")
+    parser.add_argument("--fonts", help="comma-separated font files (default: every usable one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with open(args.charset, encoding="utf-8") as fh:
         charset = fh.read().rstrip("\n")
-    fonts = tuple(list_fonts())
+    fonts = tuple(args.fonts.split(",") if args.fonts else list_fonts())
     if args.preview:
         gen = SceneGenerator(charset, args.seed, list(fonts), args.kind)
         cv2.imwrite(args.preview, contact_sheet([gen.sample() for _ in range(12)]))
@@ -722,7 +772,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     os.makedirs(os.path.join(args.out, "images"), exist_ok=True)
     jobs = [
-        _Job(i, start, min(CHUNK, args.count - start), args.seed, charset, args.kind, fonts, args.out)
+        _Job(
+            i, start, min(CHUNK, args.count - start), args.seed, charset, args.kind, fonts, args.out
+        )
         for i, start in enumerate(range(0, args.count, CHUNK))
     ]
     start = time.perf_counter()

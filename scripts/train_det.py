@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from edge_ocr import detect, preprocess
+from scripts import detmetrics
 from scripts.detnet import STRIDE, DetNet, DetShape, count_params, macs
 from scripts.train import build_optimizer, lr_at, read_charset, save
 
@@ -74,22 +75,28 @@ def offset_quad(quad: np.ndarray, distance: float) -> np.ndarray:
 def draw_targets(
     lines: Sequence[np.ndarray], size: tuple[int, int], unclip_ratio: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel target and loss weight (0 = don't care) on the 1/STRIDE map of a (w, h) input."""
+    """Kernel target and loss weight (0 = don't care) on the 1/STRIDE map of a (w, h) input.
+
+    A map pixel is on a kernel when at least half of it is covered (drawn 4x finer and
+    averaged: fillPoly alone would fatten every kernel by its boundary pixels).
+    """
+    fine = 4
     w, h = size[0] // STRIDE, size[1] // STRIDE
-    target = np.zeros((h, w), np.float32)
-    weight = np.ones((h, w), np.float32)
-    # fillPoly fills pixels whose centre is inside; pixel i's centre sits at input x = (i+.5)*S.
-    to_map = 1.0 / STRIDE
+    target = np.zeros((h * fine, w * fine), np.uint8)
+    ignore = np.zeros((h * fine, w * fine), np.uint8)
+    to_fine = fine / STRIDE
     for quad in lines:
         width, height = quad_size(quad)
-        pts = (quad * to_map - 0.5) * 16
         if height < MIN_LINE_HEIGHT or width < 2:
-            cv2.fillPoly(weight, [np.round(pts).astype(np.int32)], 0.0, cv2.LINE_8, shift=4)
+            pts = np.round((quad * to_fine - 0.5) * 16).astype(np.int32)
+            cv2.fillPoly(ignore, [pts], 255, cv2.LINE_8, shift=4)
             continue
         kernel = offset_quad(quad, -detect.shrink_distance(width, height, unclip_ratio))
-        kpts = np.round((kernel * to_map - 0.5) * 16).astype(np.int32)
-        cv2.fillPoly(target, [kpts], 1.0, cv2.LINE_8, shift=4)
-    return target, weight
+        pts = np.round((kernel * to_fine - 0.5) * 16).astype(np.int32)
+        cv2.fillPoly(target, [pts], 255, cv2.LINE_8, shift=4)
+    target_map = cv2.resize(target, (w, h), interpolation=cv2.INTER_AREA) >= 128
+    ignore_map = cv2.resize(ignore, (w, h), interpolation=cv2.INTER_AREA) > 0
+    return target_map.astype(np.float32), (~ignore_map | target_map).astype(np.float32)
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -131,9 +138,10 @@ class SceneCrops(IterableDataset):
         unclip_ratio: float,
         pool: int = 48,
         fresh: int = 2,
+        fonts: list[str] | None = None,
     ) -> None:
         self.charset, self.batch, self.crop, self.seed = charset, batch, crop, seed
-        self.unclip_ratio, self.pool, self.fresh = unclip_ratio, pool, fresh
+        self.unclip_ratio, self.pool, self.fresh, self.fonts = unclip_ratio, pool, fresh, fonts
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         from scripts.scenes import SceneGenerator
@@ -141,7 +149,7 @@ class SceneCrops(IterableDataset):
         worker = torch.utils.data.get_worker_info()
         wid = worker.id if worker is not None else 0
         cv2.setNumThreads(1)
-        gen = SceneGenerator(self.charset, seed=self.seed * 1000 + wid)
+        gen = SceneGenerator(self.charset, seed=self.seed * 1000 + wid, fonts=self.fonts)
         rng = random.Random(self.seed * 7919 + wid)
         pool: list[tuple[np.ndarray, list[np.ndarray]]] = []
         while True:
@@ -196,46 +204,18 @@ def db_loss(
 # -- evaluation --------------------------------------------------------------------------------
 
 
-def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two convex quads."""
-    a, b = np.asarray(a, np.float32).reshape(4, 2), np.asarray(b, np.float32).reshape(4, 2)
-    inter, _ = cv2.intersectConvexConvex(a, b)
-    union = cv2.contourArea(a) + cv2.contourArea(b) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def match(
-    predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray], threshold: float = 0.5
-) -> int:
-    """How many predictions pair one-to-one with a true quad at IoU >= threshold (greedy)."""
-    pairs = sorted(
-        (
-            (quad_iou(p, t), i, j)
-            for i, p in enumerate(predicted)
-            for j, t in enumerate(truth)
-        ),
-        reverse=True,
-    )
-    used_p, used_t = set(), set()
-    for iou, i, j in pairs:
-        if iou < threshold:
-            break
-        if i not in used_p and j not in used_t:
-            used_p.add(i)
-            used_t.add(j)
-    return len(used_p)
-
-
 def prf(matched: int, predicted: int, truth: int) -> tuple[float, float, float]:
     p = matched / predicted if predicted else 0.0
     r = matched / truth if truth else 0.0
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def val_set(charset: str, count: int, seed: int = VAL_SEED) -> list[tuple[np.ndarray, list]]:
+def val_set(
+    charset: str, count: int, seed: int = VAL_SEED, fonts: list[str] | None = None
+) -> list[tuple[np.ndarray, list]]:
     from scripts.scenes import SceneGenerator
 
-    gen = SceneGenerator(charset, seed=seed)
+    gen = SceneGenerator(charset, seed=seed, fonts=fonts)
     out = []
     for _ in range(count):
         image, lines = gen.sample()
@@ -263,7 +243,7 @@ def evaluate(
         )
         lines = detect._to_lines(boxes, w / prob.shape[1], h / prob.shape[0], w, h)
         found = [np.float32(line.quad) for line in lines]
-        matched += match(found, quads)
+        matched += len(detmetrics.match_greedy(quads, found))
         n_pred += len(found)
         n_true += len(quads)
     model.train()
@@ -306,10 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--val-count", type=int, default=100)
     p.add_argument("--no-bf16", action="store_true", help="train in fp32")
+    p.add_argument("--fonts", help="comma-separated font files (default: every usable one)")
     args = p.parse_args(argv)
+    fonts = args.fonts.split(",") if args.fonts else None
 
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread left behind when main() returns
     if args.threads:
         torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -343,13 +326,20 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     (run / "args.json").write_text(json.dumps(vars(args), indent=1))
-    val = val_set(charset, args.val_count)
+    val = val_set(charset, args.val_count, fonts=fonts)
     curve = run / "curve.tsv"
     if not curve.exists():
         curve.write_text("step\tsamples\thours\tloss\tlr\tval_p\tval_r\tval_f1\n")
 
     data = SceneCrops(
-        charset, args.batch, args.crop, args.seed + step, args.unclip_ratio, args.pool, args.fresh
+        charset,
+        args.batch,
+        args.crop,
+        args.seed + step,
+        args.unclip_ratio,
+        args.pool,
+        args.fresh,
+        fonts,
     )
     # spawn, not fork: a forked worker can inherit a lock held by one of the parent's threads.
     loader = DataLoader(
