@@ -100,10 +100,20 @@ def _clip(subject: list[Point], clip: list[Point]) -> list[Point]:
     return output
 
 
+def _boxes_meet(a: Sequence[Point], b: Sequence[Point]) -> bool:
+    """Whether the axis-aligned bounding boxes overlap: most pairs of a frame's words do not."""
+    return (
+        min(p[0] for p in a) < max(p[0] for p in b)
+        and min(p[0] for p in b) < max(p[0] for p in a)
+        and min(p[1] for p in a) < max(p[1] for p in b)
+        and min(p[1] for p in b) < max(p[1] for p in a)
+    )
+
+
 def quad_iou(a: Polygon, b: Polygon) -> float:
     """Intersection over union of two quads (of their convex hulls: quads of text are convex)."""
     hull_a, hull_b = convex_hull(a), convex_hull(b)
-    if not hull_a or not hull_b:
+    if not hull_a or not hull_b or not _boxes_meet(hull_a, hull_b):
         return 0.0
     area_a, area_b = polygon_area(hull_a), polygon_area(hull_b)
     inter = _clip(hull_a, hull_b)

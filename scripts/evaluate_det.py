@@ -580,8 +580,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         "that process (Python, NumPy and OpenCV included, for every system alike); model MB is "
         "the sum of the system's model files",
     ]
-    if report.get("load_note"):
-        lines.append(f"- load: {report['load_note']}")
+    busy = machine["load_avg"][0] > 0.5 * (machine["cores"] or 1)
+    if busy or report.get("load_note"):
+        note = report.get("load_note") or "other work ran on the machine"
+        lines.append(
+            f"- load: {note}. Absolute latencies are inflated by it; the ratios between systems "
+            "measured in this run remain comparable"
+        )
     lines += [
         "",
         "## Protocol",

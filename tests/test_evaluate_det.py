@@ -47,6 +47,12 @@ def test_iou_of_a_rotated_square_with_an_upright_one() -> None:
     assert quad_iou(diamond, rect_quad(0, 0, 10, 10)) == pytest.approx(0.5)
 
 
+def test_iou_takes_numpy_quads() -> None:
+    """Detector output ([4, 2] float arrays) scores the same as tuples of points."""
+    a = np.float32(rect_quad(0, 0, 10, 10))
+    assert quad_iou(a, rect_quad(5, 0, 10, 10)) == pytest.approx(1 / 3)
+
+
 def test_matching_is_one_to_one_and_prefers_the_higher_iou() -> None:
     """Two detections on one word: the better one wins it; the other stays unmatched."""
     gt = [rect_quad(0, 0, 100, 20)]
