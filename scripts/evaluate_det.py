@@ -595,7 +595,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "(all systems here but Tesseract find lines) are cut into words at the spaces in their "
         "text: ours at the positions the CTC decoder read each character at "
         "(`edge_ocr.lines.split_words`), RapidOCR's with its characters spread evenly along "
-        "its box (it gives no positions). Words whose protocol text is empty are dropped.",
+        "its box (it gives no positions). Words whose protocol text is empty are dropped. A "
+        "system that reads no space between two words answers with one box over both: it "
+        "matches at most the longer of them and reads neither.",
         "- Protocol text: lower-case, keep only [a-z0-9]. A ground-truth word with fewer than "
         "3 protocol characters is *don't care*: never a miss, and a detection matched to it "
         "leaves the count (neither hit nor false positive).",
