@@ -200,9 +200,15 @@ def boxes_from_map(
         rw, rh = rw + 1.0, rh + 1.0
         if min(rw, rh) < min_size * 0.5 or max(rw, rh) < min_size:
             continue
-        score = _mean_inside(prob, contour)
+        score, area = _mean_inside(prob, contour)
         if score < box_threshold:
             continue
+        # The kernel's mean thickness, not its rectangle's: a slightly wavy or tapered kernel
+        # has a much thicker bounding rectangle, and unclipping multiplies that error.
+        if rw >= rh:
+            rh = min(rh, area / rw)
+        else:
+            rw = min(rw, area / rh)
         d = unclip_distance(rw, rh, unclip_ratio)
         rect = ((cx + 0.5, cy + 0.5), (rw + 2 * d, rh + 2 * d), angle)
         box = cv2.boxPoints(rect)
@@ -212,11 +218,12 @@ def boxes_from_map(
     return out
 
 
-def _mean_inside(prob: np.ndarray, contour: np.ndarray) -> float:
+def _mean_inside(prob: np.ndarray, contour: np.ndarray) -> tuple[float, float]:
+    """The mean probability inside a contour and its area in pixels."""
     x, y, bw, bh = cv2.boundingRect(contour)
     mask = np.zeros((bh, bw), np.uint8)
     cv2.fillPoly(mask, [contour - np.array([x, y])], 1)
-    return float(cv2.mean(prob[y : y + bh, x : x + bw], mask)[0])
+    return float(cv2.mean(prob[y : y + bh, x : x + bw], mask)[0]), float(cv2.countNonZero(mask))
 
 
 def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:

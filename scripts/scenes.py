@@ -297,8 +297,9 @@ class SceneGenerator:
         mx, my = int(margin * r.uniform(1.0, 2.0)), int(margin)
         ink = cv2.copyMakeBorder(block.ink, my, my, mx, mx, cv2.BORDER_CONSTANT, value=0)
         ph, pw = ink.shape
-        # Em size in the frame: mostly small-to-medium text, a tail of big signs.
-        em = math.exp(r.uniform(math.log(7), math.log(70 if is_sign else 40)))
+        # Em size as the detector sees it (frame scaled to 640 px): 9..48 px on labels, up to
+        # 90 on signs; smaller text is past reading once the frame is scaled down.
+        em = math.exp(r.uniform(math.log(9), math.log(90 if is_sign else 48))) * max(h, w) / 640
         scale = em / size
         fit = min(0.95 * w / pw, 0.95 * h / ph)
         scale = min(scale, fit)
