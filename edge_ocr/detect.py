@@ -335,12 +335,15 @@ class Detector:
     def detect(self, image: np.ndarray) -> list[TextLine]:
         """The text lines of a frame (BGR or gray uint8), in reading order."""
         h, w = image.shape[:2]
-        prob = self.probability(image)
-        info = self.info
-        boxes = boxes_from_map(
-            prob, info.bin_threshold, info.box_threshold, info.unclip_ratio, info.min_size
-        )
-        return _to_lines(boxes, w / prob.shape[1], h / prob.shape[0], w, h)
+        return lines_from_map(self.probability(image), w, h, self.info)
+
+
+def lines_from_map(prob: np.ndarray, width: int, height: int, info: DetectorInfo) -> list[TextLine]:
+    """The lines of a width x height frame from its probability map, in reading order."""
+    boxes = boxes_from_map(
+        prob, info.bin_threshold, info.box_threshold, info.unclip_ratio, info.min_size
+    )
+    return _to_lines(boxes, width / prob.shape[1], height / prob.shape[0], width, height)
 
 
 class ClassicalDetector:

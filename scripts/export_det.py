@@ -1,15 +1,17 @@
 """Export a trained detector checkpoint to ONNX (FP32) and quantize it to INT8 with onnxruntime.
 
     python -m scripts.export_det --ckpt runs/det/best.pt --out models/text_det --version 0.1.0 \
-        [--compare data/scenes_test]
+        [--tune 100] [--compare data/scenes_test]
 
 writes OUT_fp32.onnx and OUT_int8.onnx: input "image" float32 [1, 1, h, w] (any h, w that are
 multiples of 32), output "prob" [1, 1, h/2, w/2]. Both carry the detector's metadata
 (edge_ocr.detect.DetectorInfo: kind, format, normalization, stride, thresholds, unclip ratio,
 version, provenance), so edge_ocr.detect.Detector needs nothing else. INT8 is static QDQ
 (per-channel int8 weights, uint8 activations calibrated on generated scenes at the size the
-detector runs them). --compare DIR scores both files on a scenes folder written by
-scripts/scenes.py (whole lines, P/R/F1 at IoU 0.5) and times them on one thread at 640x480.
+detector runs them). --tune N picks the binarization and box thresholds and the unclip ratio
+with the best line F1 on N generated validation scenes. --compare DIR scores both files on a
+scenes folder written by scripts/scenes.py (whole lines, P/R/F1 at IoU 0.5) and times them on
+one thread at 640x480.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -29,7 +32,12 @@ from edge_ocr import detect, preprocess
 from scripts import detmetrics
 from scripts.detnet import STRIDE, DetNet, DetShape, Probability
 from scripts.export import set_metadata
-from scripts.train_det import normalize, prf
+from scripts.train_det import VAL_SEED, normalize, prf, probability_maps, score_maps, val_set
+
+# Post-processing settings tried by --tune (box threshold, binarization, unclip ratio).
+BIN_THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
+BOX_THRESHOLDS = (0.5, 0.6, 0.7)
+UNCLIP_RATIOS = (1.0, 1.2, 1.35, 1.5, 1.7)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[DetNet, dict]:
@@ -112,6 +120,33 @@ def quantize(
     set_metadata(out, info)
 
 
+def tune(
+    model: DetNet, info: detect.DetectorInfo, charset: str, count: int, fonts: list[str] | None
+) -> detect.DetectorInfo:
+    """The post-processing settings with the best line F1 on `count` generated validation
+    scenes (the training run's validation seed, never the test set)."""
+    items = val_set(charset, count, VAL_SEED, fonts)
+    maps = probability_maps(model, items, info)
+    best, best_f1 = info, -1.0
+    for bin_threshold in BIN_THRESHOLDS:
+        for box_threshold in BOX_THRESHOLDS:
+            for ratio in UNCLIP_RATIOS:
+                trial = replace(
+                    info,
+                    bin_threshold=bin_threshold,
+                    box_threshold=max(box_threshold, bin_threshold),
+                    unclip_ratio=ratio,
+                )
+                f1 = score_maps(maps, items, trial)[2]
+                if f1 > best_f1:
+                    best, best_f1 = trial, f1
+    print(
+        f"tuned on {count} validation scenes: bin {best.bin_threshold}, box "
+        f"{best.box_threshold}, unclip {best.unclip_ratio}: F1 {best_f1:.3f}"
+    )
+    return best
+
+
 def score_folder(detector: detect.Detector, folder: Path) -> tuple[float, float, float]:
     """Whole-line P/R/F1 at IoU 0.5 on a scenes folder (annotations.jsonl with "lines")."""
     from scripts.scenes import load_annotations
@@ -160,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib", type=int, default=64, help="generated scenes for calibration")
     p.add_argument("--seed", type=int, default=515151)
     p.add_argument("--compare", type=Path, help="scenes folder to score FP32 and INT8 on")
+    p.add_argument(
+        "--tune",
+        type=int,
+        default=0,
+        help="pick thresholds and unclip ratio on this many validation scenes (0: as given)",
+    )
+    p.add_argument("--unclip-ratio", type=float, help="default: the ratio training shrank by")
     p.add_argument("--fonts", help="comma-separated font files for calibration (default: all)")
     args = p.parse_args(argv)
     fonts = args.fonts.split(",") if args.fonts else None
@@ -170,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         max_side=args.max_side,
         bin_threshold=args.bin_threshold,
         box_threshold=args.box_threshold,
-        unclip_ratio=float(state.get("unclip_ratio", 1.5)),
+        unclip_ratio=args.unclip_ratio or float(state.get("unclip_ratio", 1.5)),
         name=args.name,
         version=args.version,
         provenance=f"{args.provenance} (step {state.get('step', '?')})",
     )
+    charset = read_charset(args.charset)
+    if args.tune:
+        info = tune(model, info, charset, args.tune, fonts)
     prefix = Path(args.out)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     fp32 = prefix.with_name(prefix.name + "_fp32.onnx")
@@ -183,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{fp32}: {fp32.stat().st_size / 1e6:.3f} MB")
     if not args.no_int8:
         int8 = prefix.with_name(prefix.name + "_int8.onnx")
-        quantize(fp32, int8, read_charset(args.charset), info, args.calib, args.seed, fonts)
+        quantize(fp32, int8, charset, info, args.calib, args.seed, fonts)
         outputs.append(int8)
         print(f"{int8}: {int8.stat().st_size / 1e6:.3f} MB")
     if args.compare:

@@ -224,30 +224,47 @@ def val_set(
 
 
 @torch.no_grad()
+def probability_maps(
+    model: nn.Module,
+    items: Sequence[tuple[np.ndarray, list[np.ndarray]]],
+    info: detect.DetectorInfo,
+) -> list[np.ndarray]:
+    """The model's kernel probability map of each frame, resized as the Detector resizes it."""
+    model.eval()
+    maps = []
+    for gray, _ in items:
+        h, w = gray.shape
+        size = detect.input_size(w, h, info.max_side, info.size_multiple)
+        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        x = torch.from_numpy(normalize(small, info.mean, info.std)[None, None])
+        maps.append(torch.sigmoid(model(x)).float()[0, 0].numpy())
+    model.train()
+    return maps
+
+
+def score_maps(
+    maps: Sequence[np.ndarray],
+    items: Sequence[tuple[np.ndarray, list[np.ndarray]]],
+    info: detect.DetectorInfo,
+) -> tuple[float, float, float]:
+    """Line P/R/F1 at IoU 0.5 of probability maps, post-processed as the Detector does."""
+    matched = n_pred = n_true = 0
+    for prob, (gray, quads) in zip(maps, items, strict=True):
+        h, w = gray.shape
+        found = [np.float32(line.quad) for line in detect.lines_from_map(prob, w, h, info)]
+        matched += len(detmetrics.match_greedy(quads, found))
+        n_pred += len(found)
+        n_true += len(quads)
+    return prf(matched, n_pred, n_true)
+
+
 def evaluate(
     model: nn.Module,
     items: Sequence[tuple[np.ndarray, list[np.ndarray]]],
     info: detect.DetectorInfo,
 ) -> tuple[float, float, float]:
-    """Line P/R/F1 at IoU 0.5, post-processed exactly as edge_ocr.detect.Detector does."""
-    model.eval()
-    matched = n_pred = n_true = 0
-    for gray, quads in items:
-        h, w = gray.shape
-        size = detect.input_size(w, h, info.max_side, info.size_multiple)
-        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(normalize(small, info.mean, info.std)[None, None])
-        prob = torch.sigmoid(model(x)).float()[0, 0].numpy()
-        boxes = detect.boxes_from_map(
-            prob, info.bin_threshold, info.box_threshold, info.unclip_ratio, info.min_size
-        )
-        lines = detect._to_lines(boxes, w / prob.shape[1], h / prob.shape[0], w, h)
-        found = [np.float32(line.quad) for line in lines]
-        matched += len(detmetrics.match_greedy(quads, found))
-        n_pred += len(found)
-        n_true += len(quads)
-    model.train()
-    return prf(matched, n_pred, n_true)
+    """Line P/R/F1 at IoU 0.5 of the model on generated frames."""
+    return score_maps(probability_maps(model, items, info), items, info)
 
 
 # -- main --------------------------------------------------------------------------------------
