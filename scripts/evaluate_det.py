@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -143,6 +144,12 @@ def load_scene_set(scene_set: SceneSet, limit: int | None = None) -> list[SceneI
             except (KeyError, TypeError, ValueError) as err:
                 raise ValueError(f"{annotations}:{number}: {err}") from err
     return images
+
+
+def annotations_digest(scene_set: SceneSet) -> str:
+    """The first 12 hex digits of the set's annotations' SHA-256: which version was measured."""
+    data = (Path(scene_set.path) / ANNOTATIONS).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def describe_set(images: Sequence[SceneImage]) -> dict[str, int]:
@@ -619,6 +626,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             summary += (
                 f": {info['images']} frames, {info['words']} words ({info['dont_care']} don't care)"
             )
+        digest = report.get("set_digests", {}).get(set_name)
+        if digest:
+            summary += f"; {ANNOTATIONS} sha256 {digest}"
         lines += [
             summary + ".",
             "",
@@ -750,6 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "limit": args.limit,
         "iou_threshold": IOU_THRESHOLD,
         "sets": {s.name: s.path for s in sets},
+        "set_digests": {s.name: annotations_digest(s) for s in sets},
         "results": [],
     }
     with tempfile.TemporaryDirectory(prefix="edge-ocr-eval-det-") as tmp:
