@@ -32,11 +32,13 @@ import numpy as np
 
 from edge_ocr import __version__, config, regions, validate
 from edge_ocr.config import Config, FieldConfig
+from edge_ocr.ctc import Decoded
 from edge_ocr.errors import ConfigError, EdgeOcrError, OutboxError
+from edge_ocr.lines import LineReading, read_lines
 from edge_ocr.notify import Notifier
 from edge_ocr.sources import Source, open_source
 from edge_ocr.stabilize import Gone, LineTracker, Stabilizer
-from edge_ocr.types import Frame, Reading
+from edge_ocr.types import Frame, Quad, Reading
 
 log = logging.getLogger(__name__)
 
@@ -389,19 +391,7 @@ class Daemon:
         rules = {f.name: f for f in self._cfg.fields}
         readings = []
         for region, line in zip(found, decoded, strict=True):
-            extra = self._extra(frame, region.field)
-            reading = Reading(
-                field=region.field,
-                text=line.text,
-                confidence=line.confidence,
-                char_confidences=line.char_confidences,
-                frame_id=frame.frame_id,
-                source=frame.source,
-                captured_at=frame.captured_at,
-                recognized_at=now,
-                quad=region.quad,
-                extra=extra,
-            )
+            reading = self._reading(frame, region.field, line, region.quad, now)
             rule = rules.get(region.field)
             if rule is not None:
                 reading = validate.judge(reading, rule.pattern, rule.min_confidence)
@@ -419,8 +409,6 @@ class Daemon:
 
     def _recognize_lines(self, frame: Frame) -> list[Reading]:
         """The detected lines of a frame, named by the tracker (camera) or by position (file)."""
-        from edge_ocr.lines import read_lines
-
         det = self._cfg.detect
         lines = read_lines(frame.image, self._detector, self._recognizer)
         lines = [x for x in lines if x.text.strip() and x.confidence >= det.min_confidence]
@@ -433,24 +421,30 @@ class Daemon:
             names, missed, dropped = self._tracker.update([x.quad for x in lines])
             for name in dropped:
                 self._stabilizer.forget(name)
-        readings = []
-        for name, line in zip(names, lines, strict=True):
-            reading = Reading(
-                field=name,
-                text=line.text,
-                confidence=line.confidence,
-                char_confidences=line.char_confidences,
-                frame_id=frame.frame_id,
-                source=frame.source,
-                captured_at=frame.captured_at,
-                recognized_at=now,
-                quad=line.quad,
-                extra=self._extra(frame, name),
-            )
-            readings.append(validate.judge(reading, None, 0.0))
+        readings = [
+            validate.judge(self._reading(frame, name, line, line.quad, now), None, 0.0)
+            for name, line in zip(names, lines, strict=True)
+        ]
         readings += [self._nothing(frame, name, now, "line not seen") for name in missed]
         self.counters.readings += len(readings)
         return readings
+
+    def _reading(
+        self, frame: Frame, field: str, line: Decoded | LineReading, quad: Quad, now: float
+    ) -> Reading:
+        """What was read of one field or line of a frame, before its rules are applied."""
+        return Reading(
+            field=field,
+            text=line.text,
+            confidence=line.confidence,
+            char_confidences=line.char_confidences,
+            frame_id=frame.frame_id,
+            source=frame.source,
+            captured_at=frame.captured_at,
+            recognized_at=now,
+            quad=quad,
+            extra=self._extra(frame, field),
+        )
 
     def _extra(self, frame: Frame, field: str) -> dict[str, str]:
         extra = {"reading_id": reading_id(self._cfg.device_id, frame, field)}
