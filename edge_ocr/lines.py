@@ -29,6 +29,35 @@ class LineDetector(Protocol):
     def detect(self, image: np.ndarray) -> Sequence[_Line]: ...
 
 
+# A detected box hugs the ink; the recognizer learned lines with some background around them
+# (and a clipped first or last stroke reads as another letter), so each crop is cut this much
+# larger, in units of the line's height, on each side.
+MARGIN_X = 0.25
+MARGIN_Y = 0.12
+
+
+def _sides(quad: Quad) -> tuple[float, float]:
+    """The quad's mean length along the line and mean height across it."""
+    p = np.asarray(quad, dtype=np.float64)
+    length = (np.hypot(*(p[1] - p[0])) + np.hypot(*(p[2] - p[3]))) / 2
+    height = (np.hypot(*(p[3] - p[0])) + np.hypot(*(p[2] - p[1]))) / 2
+    return float(length), float(height)
+
+
+def grow(quad: Quad, along: float, across: float) -> Quad:
+    """The quad widened by `along` x its height at each end and `across` x its height on top
+    and bottom, along its own axes (so a slanted line grows along its slant)."""
+    p = np.asarray(quad, dtype=np.float64)  # [4, 2]: tl, tr, br, bl
+    right = (p[1] - p[0] + p[2] - p[3]) / 2
+    down = (p[3] - p[0] + p[2] - p[1]) / 2
+    height = float(np.hypot(*down))
+    ux = right / max(float(np.hypot(*right)), 1e-6)
+    uy = down / max(height, 1e-6)
+    dx, dy = ux * along * height, uy * across * height
+    out = (p[0] - dx - dy, p[1] + dx - dy, p[2] + dx + dy, p[3] - dx + dy)
+    return tuple((float(x), float(y)) for x, y in out)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class LineReading:
     """One detected line and what the recognizer read in it."""
@@ -53,14 +82,18 @@ def read_lines(image: np.ndarray, detector: LineDetector, recognizer: object) ->
     found = list(detector.detect(image))
     if not found:
         return []
-    crops = [regions.warp(image, line.quad) for line in found]
+    crops = [regions.warp(image, grow(line.quad, MARGIN_X, MARGIN_Y)) for line in found]
     prepared = [recognizer.prepare(c) for c in crops]  # type: ignore[attr-defined]
     decoded: list[Decoded] = recognizer.recognize_prepared(prepared)  # type: ignore[attr-defined]
     step = recognizer.info.downsample  # type: ignore[attr-defined]
     out = []
     for line, line_px, d in zip(found, prepared, decoded, strict=True):
-        width = line_px.shape[1]
-        positions = tuple(min(1.0, p * step / width) for p in d.positions)
+        # Frame t covers the prepared line from t * step; the crop is the quad plus a margin of
+        # `margin` (as a fraction of the quad's length) at each end.
+        length, height = _sides(line.quad)
+        margin = MARGIN_X * height / max(length, 1e-6)
+        scale = (1 + 2 * margin) * step / line_px.shape[1]
+        positions = tuple(min(1.0, max(0.0, p * scale - margin)) for p in d.positions)
         out.append(
             LineReading(line.quad, d.text, d.confidence, d.char_confidences, line.score, positions)
         )
