@@ -104,7 +104,7 @@ class SceneGenerator:
     """Draws (image, lines) samples: frames with labels, nameplates and signs."""
 
     def __init__(
-        self, charset: str, seed: int, fonts: list[str] | None = None, kind: str = "mixed"
+        self, charset: str, seed: int, kind: str = "mixed", fonts: list[str] | None = None
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -706,7 +706,7 @@ class _Job:
 
 
 def _make_chunk(job: _Job) -> list[dict]:
-    gen = SceneGenerator(job.charset, shard_seed(job.seed, job.index), list(job.fonts), job.kind)
+    gen = SceneGenerator(job.charset, shard_seed(job.seed, job.index), job.kind, list(job.fonts))
     records = []
     for k in range(job.count):
         image, lines = gen.sample()
@@ -766,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         charset = fh.read().rstrip("\n")
     fonts = tuple(args.fonts.split(",") if args.fonts else list_fonts())
     if args.preview:
-        gen = SceneGenerator(charset, args.seed, list(fonts), args.kind)
+        gen = SceneGenerator(charset, args.seed, args.kind, list(fonts))
         cv2.imwrite(args.preview, contact_sheet([gen.sample() for _ in range(12)]))
         print(f"preview: {args.preview}")
     if not args.out:

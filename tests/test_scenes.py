@@ -136,3 +136,16 @@ def test_cli_writes_images_and_ic03_style_annotations(tmp_path: Path, fonts: lis
             assert len(item["quad"]) == 4 and all(len(p) == 2 for p in item["quad"])
         words = " ".join(w["text"] for w in record["words"])
         assert words == " ".join(line["text"] for line in record["lines"])
+
+
+@pytest.mark.parametrize("kind", ["label", "words"])
+def test_each_kind_draws_text_lines(fonts: list[str], kind: str) -> None:
+    """Label-only and sign-only generators both draw frames with text lines."""
+    gen = SceneGenerator(CHARSET, 3, kind, fonts)
+    assert sum(len(gen.sample()[1]) for _ in range(3)) > 0
+
+
+def test_unknown_kind_is_refused(fonts: list[str]) -> None:
+    """A kind the generator does not know is a ValueError naming the choices."""
+    with pytest.raises(ValueError, match="kind must be one of"):
+        SceneGenerator(CHARSET, 3, "posters", fonts)
