@@ -75,6 +75,40 @@ def draw(text: str, *, height: int = 40, font: int = cv2.FONT_HERSHEY_SIMPLEX) -
     return image
 
 
+def draw_plate(
+    words: list[str], *, size: tuple[int, int] = (640, 480), height: int = 28
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A camera frame: a light label on a darker bench with one line per word, and each
+    line's box (x, y, w, h) in the frame."""
+    width, frame_h = size
+    frame = np.full((frame_h, width, 3), (70, 80, 90), dtype=np.uint8)
+    lines = [draw(w, height=height) for w in words]
+    label_w = max(line.shape[1] for line in lines) + 40
+    label_h = sum(line.shape[0] for line in lines) + 40
+    x0, y0 = (width - label_w) // 2, (frame_h - label_h) // 2
+    frame[y0 : y0 + label_h, x0 : x0 + label_w] = 255
+    boxes = []
+    y = y0 + 20
+    for line in lines:
+        h, w = line.shape[:2]
+        frame[y : y + h, x0 + 20 : x0 + 20 + w] = line
+        pad = height // 2  # draw() leaves this much white around the text
+        boxes.append((x0 + 20 + pad, y + pad, w - 2 * pad, h - 2 * pad))
+        y += h
+    return frame, boxes
+
+
+def box_overlap(quad: list[list[float]], box: tuple[int, int, int, int]) -> float:
+    """Intersection over union of a quad's bounding box and an (x, y, w, h) box."""
+    xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+    x, y, w, h = box
+    iw = max(0.0, min(max(xs), x + w) - max(min(xs), x))
+    ih = max(0.0, min(max(ys), y + h) - max(min(ys), y))
+    inter = iw * ih
+    union = (max(xs) - min(xs)) * (max(ys) - min(ys)) + w * h - inter
+    return inter / union
+
+
 @pytest.fixture(scope="session")
 def expected(recognizer: Any, shipped_model: bool) -> Callable[[str], str]:
     """What the daemon must publish for a label drawn with `draw(word)`."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest_daemon import draw, write_image
+from conftest_daemon import box_overlap, draw, draw_plate, write_image
 
 from edge_ocr import cli
 
@@ -157,3 +157,37 @@ def test_logs_outside_journald_carry_a_timestamp(
     assert re.match(
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO edge_ocr.test: hello\n$", capsys.readouterr().err
     )
+
+
+def test_read_detect_finds_and_reads_every_line_in_reading_order(
+    tmp_path: Path, model_path: Path, expected: Callable[[str], str]
+) -> None:
+    """`read --detect --json` gives each printed line of a frame with its text and quad."""
+    words = ["PUMP7", "IP65", "4711"]
+    frame, boxes = draw_plate(words)
+    image = write_image(tmp_path / "plate.jpg", frame)
+    result = edge_ocr("read", "--detect", "--json", "--model", str(model_path), str(image))
+    assert result.returncode == 0, result.stderr
+    (body,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert body["path"] == str(image) and body["ms"] > 0
+    lines = body["lines"]
+    assert [line["text"] for line in lines] == [expected(w) for w in words]
+    for line, box in zip(lines, boxes, strict=True):
+        assert len(line["quad"]) == 4 and box_overlap(line["quad"], box) > 0.5
+        assert 0 < line["confidence"] <= 1
+        assert [c["char"] for c in line["chars"]] == list(line["text"])
+
+
+def test_read_detect_on_an_empty_frame_reads_no_lines(tmp_path: Path) -> None:
+    """A frame without text gives an empty list of lines, not an error."""
+    image = write_image(tmp_path / "blank.png", draw_plate([" "])[0])
+    result = edge_ocr("read", "--detect", "--json", str(image))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["lines"] == []
+
+
+def test_read_detector_without_detect_is_a_usage_error(tmp_path: Path) -> None:
+    """--detector alone is refused with exit 2, naming the option."""
+    image = write_image(tmp_path / "a.png", draw("A"))
+    result = edge_ocr("read", "--detector", "x.onnx", str(image))
+    assert result.returncode == 2 and "--detector" in result.stderr

@@ -24,7 +24,9 @@ from conftest_daemon import (
     Mosquitto,
     Subscriber,
     base_config,
+    box_overlap,
     draw,
+    draw_plate,
     wait_until,
     write_image,
 )
@@ -418,3 +420,47 @@ def test_field_on_a_label_missing_from_the_image_is_published_as_not_found(
     assert (serial["text"], serial["valid"]) == ("", False)
     assert serial["problem"] == "label 'plate' not found in the frame"
     assert "quad" not in serial and len(got["word"]["quad"]) == 4
+
+
+def test_camera_lines_are_found_tracked_published_with_quads_then_gone(
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    subscribe: Subscribe,
+    daemon: Make,
+    expected: Callable[[str], str],
+    shipped_model: bool,
+) -> None:
+    """With no fields, a camera showing a two-line label publishes each line once, then gone."""
+    if not shipped_model:
+        pytest.skip("a random model may read text on blank frames")
+    plate, boxes = draw_plate(["PUMP7", "IP65"])
+    blank, _ = draw_plate([" ", " "])
+    video = tmp_path / "cam.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (640, 480))
+    for image in [plate] * 12 + [blank] * 12:
+        writer.write(image)
+    writer.release()
+    sub = subscribe(mosquitto.port, EVENTS)
+    state = subscribe(mosquitto.port, "edge-ocr/+/field/#")
+    cfg = base_config(
+        tmp_path,
+        model_path,
+        mosquitto.port,
+        source={"type": "opencv", "opencv": {"url": str(video)}},
+        capture={"rate": 10.0},
+        stabilize={"votes": 3, "window": 5, "gone_after": 5},
+    )
+    d = daemon(cfg).start()
+    assert d.wait(60) == 0
+    events = sub.wait_for(4)
+    readings = {e["field"]: e for e in events if e["event"] == "reading"}
+    gone = {e["field"]: e for e in events if e["event"] == "gone"}
+    assert sorted(readings) == sorted(gone) == ["line-1", "line-2"]
+    assert readings["line-1"]["text"] == expected("PUMP7")
+    assert readings["line-2"]["text"] == expected("IP65")
+    for name, box in zip(("line-1", "line-2"), boxes, strict=True):
+        assert box_overlap(readings[name]["quad"], box) > 0.5
+        assert gone[name]["previous_text"] == readings[name]["text"]
+    assert len(sub.messages) == 4
+    assert state.messages == []  # detected lines keep no retained state

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import pytest
+from conftest_daemon import draw_plate
 
+from edge_ocr.detect import Detector
 from edge_ocr.lines import LineReading, read_lines, split_words
 from edge_ocr.recognizer import Recognizer, default_model_path
 from edge_ocr.regions import rect_quad
-from edge_ocr.types import Quad
-
-
-@dataclass(frozen=True)
-class _Found:
-    quad: Quad
-    score: float
-
-
-class _KnownPlaces:
-    """A detector that reports fixed places: the recognition half is what these tests check."""
-
-    def __init__(self, quads: list[Quad]) -> None:
-        self.quads = quads
-
-    def detect(self, image: np.ndarray) -> list[_Found]:
-        return [_Found(q, 0.9) for q in self.quads]
 
 
 @pytest.fixture(scope="module")
@@ -35,31 +18,36 @@ def recognizer() -> Recognizer:
     return Recognizer(default_model_path())
 
 
-def test_each_detected_line_is_rectified_and_read(recognizer: Recognizer) -> None:
-    """Two printed lines, one of them seen at a slant, come back with their text and quads."""
-    frame = np.full((240, 480, 3), 235, np.uint8)
-    cv2.putText(frame, "SERIAL 4711", (30, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (20, 20, 20), 3)
-    line = np.full((60, 300, 3), 235, np.uint8)
-    cv2.putText(line, "IP65", (20, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (20, 20, 20), 3)
-    slant: Quad = ((60.0, 140.0), (360.0, 160.0), (356.0, 220.0), (56.0, 200.0))
-    matrix = cv2.getPerspectiveTransform(
-        np.float32([[0, 0], [300, 0], [300, 60], [0, 60]]), np.float32(slant)
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector()
+
+
+def test_each_line_of_a_label_seen_at_an_angle_is_found_straightened_and_read(
+    recognizer: Recognizer, detector: Detector
+) -> None:
+    """A two-line label photographed at a slant reads back line by line, top line first."""
+    frame, _ = draw_plate(["SERIAL 4711", "IP65"], height=30)
+    h, w = frame.shape[:2]
+    camera = cv2.getPerspectiveTransform(
+        np.float32([[0, 0], [w, 0], [w, h], [0, h]]),
+        np.float32([[30, 50], [610, 10], [630, 470], [0, 430]]),
     )
-    warped = cv2.warpPerspective(line, matrix, (480, 240), borderValue=(235, 235, 235))
-    mask = cv2.warpPerspective(np.full((60, 300), 255, np.uint8), matrix, (480, 240)) > 0
-    frame[mask] = warped[mask]
-    quads = [rect_quad(20, 35, 330, 60), slant]
-    out = read_lines(frame, _KnownPlaces(quads), recognizer)
-    assert [r.quad for r in out] == quads
-    assert out[0].text.replace(" ", "") == "SERIAL4711"
-    assert out[1].text == "IP65"
-    assert all(0 < r.confidence <= 1 and r.detection_score == 0.9 for r in out)
-    assert all(len(r.positions) == len(r.text) for r in out)
+    photo = cv2.warpPerspective(frame, camera, (w, h), borderValue=(70, 80, 90))
+    out = read_lines(photo, detector, recognizer)
+    assert [r.text for r in out] == ["SERIAL 4711", "IP65"]
+    top, bottom = out
+    assert max(p[1] for p in top.quad) < min(p[1] for p in bottom.quad)
+    assert all(0.5 < r.confidence <= 1 and 0 < r.detection_score <= 1 for r in out)
+    assert len(top.positions) == len(top.text)
+    # The space falls between the two words: SERIAL is about 6/11 of the line.
+    assert 0.4 < top.positions[top.text.index(" ")] < 0.75
 
 
-def test_a_frame_without_lines_reads_nothing(recognizer: Recognizer) -> None:
-    """No detected line means no reading and no recognizer call on an empty batch."""
-    assert read_lines(np.zeros((50, 50), np.uint8), _KnownPlaces([]), recognizer) == []
+def test_a_frame_without_text_reads_nothing(recognizer: Recognizer, detector: Detector) -> None:
+    """A blank label gives no lines, and the recognizer is not called on an empty batch."""
+    blank, _ = draw_plate([" "])
+    assert read_lines(blank, detector, recognizer) == []
 
 
 def test_words_partition_the_line_at_the_spaces() -> None:
@@ -78,3 +66,13 @@ def test_a_line_without_spaces_is_one_word() -> None:
     quad = rect_quad(5, 5, 40, 10)
     assert split_words(LineReading(quad, "IP65", 0.9, (), 0.9)) == [(quad, "IP65")]
     assert split_words(LineReading(quad, "  ", 0.9, (), 0.9)) == []
+
+
+def test_grow_widens_a_slanted_quad_along_its_own_axes() -> None:
+    """Growing keeps the slant: the ends move along the line, top and bottom across it."""
+    from edge_ocr.lines import grow
+
+    flat = grow(rect_quad(10, 10, 100, 20), 0.5, 0.25)
+    assert flat == ((0.0, 5.0), (120.0, 5.0), (120.0, 35.0), (0.0, 35.0))
+    slanted = np.asarray(grow(((0, 0), (100, 100), (90, 110), (-10, 10)), 0.5, 0.0))
+    assert np.allclose(slanted[1] - slanted[0], [100 + 10, 100 + 10], atol=1e-6)
