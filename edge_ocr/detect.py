@@ -28,6 +28,7 @@ import numpy as np
 
 from edge_ocr import preprocess
 from edge_ocr.errors import ModelError
+from edge_ocr.session import open_session
 from edge_ocr.types import Quad
 
 log = logging.getLogger(__name__)
@@ -284,24 +285,8 @@ class Detector:
         threads: int = 1,
         max_side: int | None = None,
     ) -> None:
-        import onnxruntime as ort  # imported here so config checks need not load it
-
         path = Path(model_path) if model_path is not None else default_detector_path()
-        if not path.is_file():
-            raise ModelError(f"detector model file not found: {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # The arena keeps the largest frame's buffers forever; off, memory follows the work.
-        options.enable_cpu_mem_arena = False
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as err:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load detector model {path}: {err}") from err
-        meta = self._session.get_modelmeta().custom_metadata_map
+        self._session, meta = open_session(path, threads, "detector model")
         self.info = DetectorInfo.from_metadata(meta, source=str(path))
         self.path = path
         self.max_side = int(max_side or self.info.max_side)

@@ -13,6 +13,7 @@ import numpy as np
 from edge_ocr import ctc, preprocess
 from edge_ocr.errors import ModelError
 from edge_ocr.modelinfo import ModelInfo
+from edge_ocr.session import open_session
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +36,8 @@ class Recognizer:
     """A loaded recognition model; `recognize` reads a batch of line crops in one call."""
 
     def __init__(self, model_path: str | os.PathLike[str], threads: int = 1) -> None:
-        import onnxruntime as ort  # imported here so config checks need not load it
-
         path = Path(model_path)
-        if not path.is_file():
-            raise ModelError(f"model file not found: {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # The arena keeps the largest batch's buffers forever; off, memory follows the work.
-        options.enable_cpu_mem_arena = False
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as err:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load model {path}: {err}") from err
-        meta = self._session.get_modelmeta().custom_metadata_map
+        self._session, meta = open_session(path, threads)
         self.info = ModelInfo.from_metadata(meta, source=str(path))
         self.path = path
         inputs = self._session.get_inputs()
