@@ -5,12 +5,12 @@
 #
 # Every step is resumable: run it again after an interruption and it continues where it stopped
 # (training resumes from RUN/last.pt). On this project's 2-core CPU machine the defaults take
-# about 2 h 30 min (parent 45 min, pruned fine-tune 1 h 40 min); a GPU is used when present.
+# about 2 h 15 min (parent 45 min, pruned fine-tune 1 h 30 min); a GPU is used when present.
 set -eu
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/latin}
 STEPS=${STEPS:-8000}
-FINETUNE_STEPS=${FINETUNE_STEPS:-16000}
+FINETUNE_STEPS=${FINETUNE_STEPS:-14000}
 VERSION=${VERSION:-0.2.0}
 PY=${PY:-python3}
 
