@@ -681,6 +681,19 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_report(report: dict[str, Any], out: Path | None, numbers: Path | None) -> str:
+    """Compare with the peer, check the targets, write the Markdown and JSON; the Markdown."""
+    report["peer_ratios"] = compare_to_peer(report["results"])
+    report["targets"] = check_targets(report["results"])
+    markdown = render_markdown(report)
+    dumped = json.dumps(report, indent=1, ensure_ascii=False) + "\n"
+    for path, text in ((out, markdown), (numbers, dumped)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return markdown
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from edge_ocr.detect import default_detector_path
     from edge_ocr.recognizer import default_model_path
@@ -786,16 +799,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result["peak_rss_mb"],
                     )
                 report["results"].append(result)
-    report["peer_ratios"] = compare_to_peer(report["results"])
-    report["targets"] = check_targets(report["results"])
-
-    markdown = render_markdown(report)
+                # Written after every job, so a long run that is stopped keeps what it measured.
+                markdown = write_report(report, args.out, args.json)
     print(markdown)
-    numbers = json.dumps(report, indent=1, ensure_ascii=False) + "\n"
-    for path, text in ((args.out, markdown), (args.json, numbers)):
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
     return 1 if any("error" in r for r in report["results"]) else 0
 
 
