@@ -283,7 +283,10 @@ class TesseractFrameReader:
         if iterator is None:
             return words
         for item in self._tesserocr.iterate_level(iterator, level):
-            text = item.GetUTF8Text(level)
+            try:
+                text = item.GetUTF8Text(level)
+            except RuntimeError:  # tesserocr's "No text returned": an element without text
+                continue
             box = item.BoundingBox(level)
             if text and text.strip() and box:
                 x0, y0, x1, y1 = box
@@ -584,8 +587,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"rectification, recognition, cutting lines into words), excluding file decode, after "
         f"{report['warmup_calls']} untimed calls",
         "- memory: each system × set in its own process; peak RSS is getrusage ru_maxrss of "
-        "that process (Python, NumPy and OpenCV included, for every system alike); model MB is "
-        "the sum of the system's model files",
+        "that process (Python, NumPy and OpenCV included, for every system alike), in brackets "
+        "its RSS once the system is built, before any frame; model MB is the sum of the "
+        "system's model files",
     ]
     busy = machine["load_avg"][0] > 0.5 * (machine["cores"] or 1)
     if busy or report.get("load_note"):
@@ -633,7 +637,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             summary + ".",
             "",
             "| system | det P | det R | det F1 | e2e P | e2e R (word acc) | e2e F1 "
-            "| median ms | p95 ms | peak RSS MB | model MB | latency / RapidOCR "
+            "| median ms | p95 ms | peak RSS MB (after load) | model MB | latency / RapidOCR "
             "| RSS / RapidOCR |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
@@ -653,7 +657,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {r['system']} | {_pct(r['det_precision'])} | {_pct(r['det_recall'])} "
                 f"| {_pct(r['det_f1'])} | {_pct(r['e2e_precision'])} | {_pct(r['e2e_recall'])} "
                 f"| {_pct(r['e2e_f1'])} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} "
-                f"| {r['peak_rss_mb']:.0f} | {r['model_mb']:.1f} "
+                f"| {r['peak_rss_mb']:.0f} ({r['rss_after_load_mb']:.0f}) | {r['model_mb']:.1f} "
                 f"| {_times(ratio, 'latency_ratio')} | {_times(ratio, 'rss_ratio')} |"
             )
     if report["targets"]:
