@@ -45,6 +45,7 @@ import numpy as np
 from edge_ocr import imagefile
 from edge_ocr.config import IMAGE_PATTERNS
 from edge_ocr.errors import EdgeOcrError, ImageError, SourceError
+from edge_ocr.recognizer import MAX_BATCH_COLUMNS
 from edge_ocr.sources.folder import is_temporary
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,6 @@ def default_threads() -> int:
 
 DEFAULT_BATCH_SIZE = 32
 WINDOW_BATCHES = 8  # images sorted by width together: batch_size * WINDOW_BATCHES
-# The first conv layer's output is [n, 32, 32, width] float32: 4096 columns is 16 MB of it.
-# Without a cap, 32 lines of the widest 512 px would need 64 MB for that tensor alone.
-MAX_BATCH_COLUMNS = 4096
 MAX_PIXELS = 25_000_000  # like a watched folder's default max_pixels
 MAX_FILE_BYTES = 50_000_000
 IMAGE_SUFFIXES = tuple(sorted({p.lstrip("*").lower() for p in IMAGE_PATTERNS}))

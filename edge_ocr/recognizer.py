@@ -32,6 +32,11 @@ def default_model_path() -> Path:
     return candidates[-1]
 
 
+# The first conv layer's output is [n, 32, 32, width] float32: 4096 columns is 16 MB of it.
+# Without a cap, 32 lines of the widest 512 px would need 64 MB for that tensor alone.
+MAX_BATCH_COLUMNS = 4096
+
+
 class Recognizer:
     """A loaded recognition model; `recognize` reads a batch of line crops in one call."""
 
@@ -85,14 +90,46 @@ class Recognizer:
         self,
         lines: Sequence[np.ndarray],
         masks: Sequence[np.ndarray | None] | None = None,
+        max_columns: int = MAX_BATCH_COLUMNS,
     ) -> list[ctc.Decoded]:
-        """Recognize lines already made by `prepare`, in one batched model call."""
+        """Recognize lines already made by `prepare`, batched by width (results in order).
+
+        One model call takes lines of similar width, at most `max_columns` columns of padded
+        width in all, so a frame with many long lines does not make one huge batch: memory
+        stays bounded whatever the frame holds.
+        """
+        results: list[ctc.Decoded | None] = [None] * len(lines)
+        for group in width_groups([line.shape[1] for line in lines], max_columns):
+            decoded = self._run(
+                [lines[i] for i in group], [masks[i] if masks else None for i in group]
+            )
+            for i, d in zip(group, decoded, strict=True):
+                results[i] = d
+        return [r for r in results if r is not None]
+
+    def _run(
+        self, lines: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> list[ctc.Decoded]:
+        """One model call on one batch of lines."""
         info = self.info
         batch = preprocess.batch_lines(lines, info.width_multiple, info.mean, info.std)
         (logits,) = self._session.run(None, {self._input_name: batch})  # [n, t, classes]
-        results = []
-        for i, line in enumerate(lines):
-            length = -(-line.shape[1] // info.downsample)
-            mask = masks[i] if masks is not None else None
-            results.append(ctc.greedy_decode(logits[i], info.charset, mask, length))
-        return results
+        return [
+            ctc.greedy_decode(
+                logits[i], info.charset, masks[i], -(-line.shape[1] // info.downsample)
+            )
+            for i, line in enumerate(lines)
+        ]
+
+
+def width_groups(widths: Sequence[int], max_columns: int) -> list[list[int]]:
+    """Indices of lines cut into batches of similar width, widest first; each batch holds at
+    most `max_columns` columns of padded width (lines x its widest line), and at least one line."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i], reverse=True)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and (len(groups[-1]) + 1) * widths[groups[-1][0]] <= max_columns:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
