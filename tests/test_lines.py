@@ -35,13 +35,14 @@ def test_each_line_of_a_label_seen_at_an_angle_is_found_straightened_and_read(
     )
     photo = cv2.warpPerspective(frame, camera, (w, h), borderValue=(70, 80, 90))
     out = read_lines(photo, detector, recognizer)
-    assert [r.text for r in out] == ["SERIAL 4711", "IP65"]
+    # Whether the gap is read as a space is the model's call; the characters are not.
+    assert [r.text.replace(" ", "") for r in out] == ["SERIAL4711", "IP65"]
     top, bottom = out
     assert max(p[1] for p in top.quad) < min(p[1] for p in bottom.quad)
     assert all(0.5 < r.confidence <= 1 and 0 < r.detection_score <= 1 for r in out)
     assert len(top.positions) == len(top.text)
-    # The space falls between the two words: SERIAL is about 6/11 of the line.
-    assert 0.4 < top.positions[top.text.index(" ")] < 0.75
+    # "4711" starts a little past the middle of the line: SERIAL is about 6/11 of it.
+    assert 0.45 < top.positions[top.text.index("4")] < 0.8
 
 
 def test_a_frame_without_text_reads_nothing(recognizer: Recognizer, detector: Detector) -> None:
