@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 
 from edge_ocr import preprocess
 from edge_ocr.errors import ModelError
-from edge_ocr.session import open_session
+from edge_ocr.session import open_session, shipped_model_path
 from edge_ocr.types import Quad
 
 log = logging.getLogger(__name__)
@@ -40,14 +39,7 @@ PREFIX = "edge_ocr."
 
 def default_detector_path() -> Path:
     """The shipped detector: next to an installed package, else in the source checkout."""
-    candidates = [
-        Path(sys.prefix) / "share" / "edge-ocr" / "models" / DEFAULT_DETECTOR_NAME,
-        Path(__file__).resolve().parent.parent / "models" / DEFAULT_DETECTOR_NAME,
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path
-    return candidates[-1]
+    return shipped_model_path(DEFAULT_DETECTOR_NAME)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 from edge_ocr import ctc, preprocess
 from edge_ocr.errors import ModelError
 from edge_ocr.modelinfo import ModelInfo
-from edge_ocr.session import open_session
+from edge_ocr.session import open_session, shipped_model_path
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +21,7 @@ DEFAULT_MODEL_NAME = "latin_crnn_int8.onnx"
 
 def default_model_path() -> Path:
     """The shipped Latin model: next to an installed package, else in the source checkout."""
-    candidates = [
-        Path(sys.prefix) / "share" / "edge-ocr" / "models" / DEFAULT_MODEL_NAME,
-        Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME,
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path
-    return candidates[-1]
+    return shipped_model_path(DEFAULT_MODEL_NAME)
 
 
 # The first conv layer's output is [n, 32, 32, width] float32: 4096 columns is 16 MB of it.

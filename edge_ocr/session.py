@@ -1,11 +1,25 @@
-"""Opening an ONNX model with onnxruntime the way every edge-ocr model is run."""
+"""Finding a shipped ONNX model and opening it with onnxruntime, the same way for every model."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from edge_ocr.errors import ModelError
+
+
+def shipped_model_path(name: str) -> Path:
+    """A model shipped with edge-ocr: next to an installed package (<prefix>/share/edge-ocr/
+    models), else in the source checkout's models/ (the latter when neither exists)."""
+    candidates = [
+        Path(sys.prefix) / "share" / "edge-ocr" / "models" / name,
+        Path(__file__).resolve().parent.parent / "models" / name,
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    return candidates[-1]
 
 
 def open_session(path: Path, threads: int, what: str = "model") -> tuple[Any, dict[str, str]]:
