@@ -347,10 +347,18 @@ class Daemon:
         connected = self._publisher is not None and self._publisher.connected
         mqtt = "connected" if connected else "disconnected"
         pending = len(self._outbox) if self._outbox is not None else 0
-        return (
+        status = (
             f"{c.processed} frames, {c.published} readings queued, {c.dropped} dropped, "
             f"{c.frame_errors} errors; outbox {pending} pending; MQTT {mqtt}"
         )
+        if self._cfg.labels:
+            from edge_ocr.anchor import finders
+
+            found = finders(self._cfg.labels)
+            status += "; labels " + ", ".join(
+                f"{name} found {f.found}/{f.found + f.missed}" for name, f in found.items()
+            )
+        return status
 
     # --- one frame --------------------------------------------------------------------------
 

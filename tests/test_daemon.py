@@ -412,7 +412,8 @@ def test_field_on_a_label_missing_from_the_image_is_published_as_not_found(
     ]
     sub = subscribe(mosquitto.port, EVENTS)
     cfg = base_config(tmp_path, model_path, mosquitto.port, labels=labels, fields=fields)
-    daemon(cfg).start()
+    cfg["health"] = {"status_interval": 0.5}
+    d = daemon(cfg).start()
     write_image(tmp_path / "inbox" / "no-label.png", word)
     got = {b["field"]: b for b in sub.wait_for(2)}
     assert got["word"]["text"] == expected("PUMP7") and got["word"]["valid"] is True
@@ -420,6 +421,15 @@ def test_field_on_a_label_missing_from_the_image_is_published_as_not_found(
     assert (serial["text"], serial["valid"]) == ("", False)
     assert serial["problem"] == "label 'plate' not found in the frame"
     assert "quad" not in serial and len(got["word"]["quad"]) == 4
+    # The status line (systemctl status) counts the frames the label was found in.
+    wait_until(
+        lambda: (
+            (d.notify.drain() or True)
+            and any(m.endswith("; labels plate found 0/1") for m in d.notify.messages)
+        ),
+        timeout=10,
+        what="STATUS= with the label count",
+    )
 
 
 def test_camera_lines_are_found_tracked_published_with_quads_then_gone(
