@@ -252,6 +252,23 @@ def input_size(width: int, height: int, max_side: int, multiple: int) -> tuple[i
     return w, h
 
 
+def normalize(gray: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """uint8 gray -> float32 (x/255 - mean) / std, the detector's input scale."""
+    return (gray.astype(np.float32) * (1 / 255) - mean) / std
+
+
+def network_input(image: np.ndarray, info: DetectorInfo, max_side: int) -> np.ndarray:
+    """A frame as the detector takes it: gray, longest side `max_side`, each side a multiple
+    of info.size_multiple, normalized; float32 [1, 1, h, w]. Training's validation and the INT8
+    calibration use this too, so they see frames exactly as the Detector does."""
+    gray = preprocess.to_gray(image)
+    h, w = gray.shape
+    size = input_size(w, h, max_side, info.size_multiple)
+    interpolation = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
+    small = cv2.resize(gray, size, interpolation=interpolation)
+    return normalize(small, info.mean, info.std)[None, None]  # [1, 1, h, w]
+
+
 def _to_lines(
     boxes: Sequence[tuple[np.ndarray, float]], sx: float, sy: float, width: int, height: int
 ) -> list[TextLine]:
@@ -296,13 +313,7 @@ class Detector:
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The network input for a frame: float32 [1, 1, h, w]."""
-        gray = preprocess.to_gray(image)
-        h, w = gray.shape
-        size = input_size(w, h, self.max_side, self.info.size_multiple)
-        interpolation = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
-        small = cv2.resize(gray, size, interpolation=interpolation)
-        x = (small.astype(np.float32) * (1 / 255) - self.info.mean) / self.info.std
-        return x[None, None]  # [1, 1, h, w]
+        return network_input(image, self.info, self.max_side)
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """The kernel probability map of a frame: float32 [h / stride, w / stride] of the input."""

@@ -28,11 +28,11 @@ import cv2
 import numpy as np
 import torch
 
-from edge_ocr import detect, preprocess
+from edge_ocr import detect
 from scripts import detmetrics
 from scripts.detnet import STRIDE, DetNet, DetShape, Probability
 from scripts.export import set_metadata
-from scripts.train_det import VAL_SEED, normalize, prf, probability_maps, score_maps, val_set
+from scripts.train_det import VAL_SEED, prf, probability_maps, score_maps, val_set
 
 # Post-processing settings tried by --tune (box threshold, binarization, unclip ratio).
 BIN_THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
@@ -80,11 +80,8 @@ class SceneCalibration:
         gen = SceneGenerator(charset, seed=seed, fonts=fonts)
         batches = []
         for _ in range(count):
-            gray = preprocess.to_gray(gen.sample()[0])
-            h, w = gray.shape
-            size = detect.input_size(w, h, info.max_side, info.size_multiple)
-            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-            batches.append({"image": normalize(small, info.mean, info.std)[None, None]})
+            image = detect.network_input(gen.sample()[0], info, info.max_side)
+            batches.append({"image": image})
         self._batches = iter(batches)
 
     def get_next(self) -> dict[str, np.ndarray] | None:

@@ -36,6 +36,8 @@ from scripts import detmetrics
 from scripts.detnet import STRIDE, DetNet, DetShape, count_params, macs
 from scripts.train import build_optimizer, lr_at, read_charset, save
 
+SCALE = detect.DetectorInfo()  # input normalization the exported model declares
+
 REPO = Path(__file__).resolve().parent.parent
 MIN_LINE_HEIGHT = 5.0  # input pixels: thinner lines are neither text nor background in the loss
 VAL_SEED = 999_331
@@ -100,10 +102,6 @@ def draw_targets(
 
 
 # -- data --------------------------------------------------------------------------------------
-
-
-def normalize(gray: np.ndarray, mean: float = 0.5, std: float = 0.5) -> np.ndarray:
-    return (gray.astype(np.float32) * (1 / 255) - mean) / std
 
 
 def random_crop(
@@ -171,7 +169,9 @@ class SceneCrops(IterableDataset):
                 if rng.random() < 0.2:
                     crop = 255 - crop  # light-on-dark as often as dark-on-light
                 target, weight = draw_targets(moved, (self.crop, self.crop), self.unclip_ratio)
-                images.append(normalize(crop))
+                images.append(
+                    detect.normalize(crop, detect.DetectorInfo.mean, detect.DetectorInfo.std)
+                )
                 targets.append(target)
                 weights.append(weight)
             yield (
@@ -233,10 +233,7 @@ def probability_maps(
     model.eval()
     maps = []
     for gray, _ in items:
-        h, w = gray.shape
-        size = detect.input_size(w, h, info.max_side, info.size_multiple)
-        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(normalize(small, info.mean, info.std)[None, None])
+        x = torch.from_numpy(detect.network_input(gray, info, info.max_side))
         maps.append(torch.sigmoid(model(x)).float()[0, 0].numpy())
     model.train()
     return maps
