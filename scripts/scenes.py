@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scripts.synth import LineGenerator, shard_seed
+from scripts.synth import KINDS, LineGenerator, shard_seed
 from scripts.synthlib import effects
 from scripts.synthlib.fonts import font_at, list_fonts
 from scripts.synthlib.glyphs import (
@@ -59,7 +59,6 @@ __all__ = ["KINDS", "SceneGenerator", "SceneLine", "SceneWord", "load_annotation
 
 log = logging.getLogger(__name__)
 
-KINDS = ("mixed", "label", "words")
 MIN_SIDE, MAX_SIDE = 320, 1280
 CHUNK = 50  # images drawn by one generator in the CLI
 _ASPECTS = (4 / 3, 4 / 3, 16 / 9, 3 / 2, 1.0, 3 / 4)
