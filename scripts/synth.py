@@ -249,13 +249,13 @@ class LineGenerator:
         image = effects.ensure_legible(image, text, 0.16 - 0.08 * hard)
         # A box clipping the top could erase a degree sign or quote, the bottom a period.
         chars = set(ink.text)
-        image = effects.crop(
+        scene = effects.crop(
             effects.Scene(image, text, size),
             r,
             clip_top=not chars & _HIGH_MARKS,
             clip_bottom=not chars & _LOW_MARKS,
         )
-        image = effects.camera(image, size, hard, r, g)
+        image = effects.camera(scene, hard, r, g)
         out = effects.finish(image, hard, r)
         return self._fit_height(out, small=size < 15)
 

@@ -143,3 +143,29 @@ def test_cli_writes_count_samples_reproducibly_across_worker_counts(tmp_path: Pa
     assert [t for _, t in one] == [t for _, t in two]
     for (img_a, _), (img_b, _) in zip(one, two, strict=True):
         np.testing.assert_array_equal(img_a, img_b)
+
+
+def test_camera_never_blurs_or_noises_the_strokes_away() -> None:
+    """The hardest optics and sensor noise still leave the text readable: strokes keep part of
+    their contrast against the surface beside them, and the noise stays well below it."""
+    import random
+
+    import cv2
+
+    from scripts.synthlib import effects
+
+    drawn = np.zeros((40, 240), np.uint8)
+    cv2.putText(drawn, "Ser. 0815-7", (6, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 1)
+    mask = drawn.astype(np.float32) / 255
+    size = 28
+    image = 0.8 - 0.2 * mask  # thin, low-contrast print
+    scene = effects.Scene(image.astype(np.float32), mask, size)
+    before = effects.stroke_contrast(scene.image, mask, size)
+    worst, noisiest = 1.0, 0.0
+    for seed in range(300):
+        out = effects.camera(scene, 1.0, random.Random(seed), np.random.default_rng(seed))
+        worst = min(worst, effects.stroke_contrast(out, mask, size) / before)
+        noise = float((out - cv2.GaussianBlur(out, (0, 0), 2))[mask < 0.01].std())
+        noisiest = max(noisiest, noise / before)
+    assert worst >= 0.25
+    assert noisiest < 0.4

@@ -272,14 +272,14 @@ def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarr
 
 def crop(
     scene: Scene, r: random.Random, clip_top: bool = True, clip_bottom: bool = True
-) -> np.ndarray:
+) -> Scene:
     """Cut the text out like a detector would: tight or loose, and sometimes a few pixels too
     small at the top (if `clip_top`) or bottom (if `clip_bottom`)."""
     rows = np.flatnonzero(scene.text_mask.max(axis=1) > 0.35)
     cols = np.flatnonzero(scene.text_mask.max(axis=0) > 0.35)
     h, w = scene.image.shape
     if rows.size == 0:
-        return scene.image
+        return scene
     size = scene.size
     text_h = rows[-1] - rows[0] + 1
 
@@ -299,7 +299,7 @@ def crop(
     right = margin(0.02, 0.7 if loose else 0.25)
     y0, y1 = max(0, rows[0] - top), min(h, rows[-1] + 1 + bottom)
     x0, x1 = max(0, cols[0] - left), min(w, cols[-1] + 1 + right)
-    return scene.image[y0:y1, x0:x1]
+    return Scene(scene.image[y0:y1, x0:x1], scene.text_mask[y0:y1, x0:x1], size)
 
 
 # -- light and camera ------------------------------------------------------------------------
@@ -374,14 +374,50 @@ def _disk_kernel(radius: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def camera(
-    image: np.ndarray, size: int, hard: float, r: random.Random, g: np.random.Generator
-) -> np.ndarray:
+def stroke_contrast(image: np.ndarray, text_mask: np.ndarray, size: int) -> float:
+    """How far the strokes still stand out from the surface right beside them (0..1).
+
+    Blur mixes ink with the surface next to it, so this falls with blur that is heavy for the
+    stroke width, while a wide ramp of light barely moves it.
+    """
+    ink = text_mask > 0.6
+    if not ink.any():
+        return 1.0
+    reach = max(3, int(size / 4) | 1)
+    near = cv2.dilate(ink.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+    near &= text_mask < 0.05
+    if not near.any():
+        return 1.0
+    return abs(float(image[ink].mean()) - float(image[near].mean()))
+
+
+def camera(scene: Scene, hard: float, r: random.Random, g: np.random.Generator) -> np.ndarray:
     """Optics and sensor: blur (gaussian, motion, defocus), few pixels, and noise.
 
-    `size` is the text's em in px, so blur is measured against the strokes; `hard` (0..1) sets
-    how far each degradation may go.
+    `scene.size` is the text's em in px, so blur is measured against the strokes; `hard` (0..1)
+    sets how far each degradation may go. Optics that leave the strokes less than LEGIBLE of
+    their contrast (or under LEGIBLE_FLOOR) are drawn again milder, and noise stays well under
+    what is left: a label on a sample nobody could read is only noise to learn from.
     """
+    before = stroke_contrast(scene.image, scene.text_mask, scene.size)
+    for attempt in range(3):
+        image = _optics(scene.image, scene.size, hard if attempt < 2 else 0.0, r)
+        after = stroke_contrast(image, scene.text_mask, scene.size)
+        if after >= max(LEGIBLE * before, LEGIBLE_FLOOR) or attempt == 2:
+            break
+        hard *= 0.4
+    if r.random() < 0.7:
+        sigma = min(r.uniform(0.004, 0.015 + 0.07 * hard), after / NOISE_MARGIN)
+        image = image + sigma * g.standard_normal(image.shape, dtype=np.float32)
+    return image
+
+
+LEGIBLE = 0.3  # share of the stroke contrast the optics must leave
+LEGIBLE_FLOOR = 0.06  # and never less than this (on 0..1 gray)
+NOISE_MARGIN = 3.0  # pixel noise sigma at most 1/NOISE_MARGIN of the stroke contrast left
+
+
+def _optics(image: np.ndarray, size: int, hard: float, r: random.Random) -> np.ndarray:
     h, w = image.shape
     stroke = max(1.0, size / 10)  # about one stroke width
     blur = r.random()
@@ -400,9 +436,6 @@ def camera(
             image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
             up = r.choice((cv2.INTER_LINEAR, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST))
             image = cv2.resize(image, (w, h), interpolation=up)
-    if r.random() < 0.7:
-        sigma = r.uniform(0.004, 0.015 + 0.07 * hard)
-        image = image + sigma * g.standard_normal(image.shape, dtype=np.float32)
     return image
 
 
