@@ -116,6 +116,24 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def shape_params(shape: DetShape) -> int:
+    """Parameters of `DetNet(shape)` without building it (conv weights, BN scale and shift)."""
+
+    def conv_bn_params(cin: int, cout: int, kernel: int, groups: int = 1) -> int:
+        return cout * (cin // groups) * kernel * kernel + 2 * cout
+
+    total = conv_bn_params(1, shape.stem, 3)
+    cin = shape.stem
+    for widths in shape.stages:
+        for cout in widths:
+            total += conv_bn_params(cin, cin, 3, cin) + conv_bn_params(cin, cout, 1)
+            cin = cout
+        total += conv_bn_params(cin, shape.neck, 1)
+    total += conv_bn_params(shape.neck, shape.neck, 3, shape.neck)
+    total += conv_bn_params(shape.neck, shape.head, 1)
+    return total + shape.head * 4 + 4
+
+
 def macs(shape: DetShape, width: int = 640, height: int = 480) -> int:
     """Multiply-accumulates of one forward pass on a height x width input."""
     total = 0

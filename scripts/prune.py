@@ -15,6 +15,7 @@ parent did.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -22,37 +23,55 @@ import torch
 from scripts.crnn import CRNN, CrnnShape, count_params, macs, shape_params
 
 
+def plan_keep(
+    scores: Sequence[torch.Tensor],
+    cost: Callable[[list[int]], tuple[int, int]],
+    target: float,
+    min_keep: float,
+    multiple: int = 1,
+) -> list[torch.Tensor]:
+    """Indices of the channels to keep in each channel group, for any network.
+
+    `scores[g]` ranks group g's channels (|BatchNorm scale|); `cost(widths)` gives the
+    (MACs, parameters) of the network with those group widths. Channels are removed globally,
+    lowest score first, until both costs are `target` below the full network's; each group
+    keeps at least `min_keep` of its channels (and 4). With `multiple` > 1 every group keeps a
+    multiple of that many channels (its strongest ones), rounded up: CPU kernels (oneDNN bf16
+    in training, int8 on ARM) run widths like 45 or 67 markedly slower than 48 or 64.
+    """
+    floors = [max(4, int(round(min_keep * len(g)))) for g in scores]
+    order = sorted(
+        ((float(v), gi, ci) for gi, g in enumerate(scores) for ci, v in enumerate(g.tolist())),
+    )
+    keep = [set(range(len(g))) for g in scores]
+    base = cost([len(g) for g in scores])
+    for _, gi, ci in order:
+        if len(keep[gi]) <= floors[gi]:
+            continue
+        keep[gi].discard(ci)
+        now = cost([len(k) for k in keep])
+        if min(1 - n / b for n, b in zip(now, base, strict=True)) >= target:
+            break
+    if multiple > 1:
+        for gi, g in enumerate(scores):
+            n = min(len(g), -(-len(keep[gi]) // multiple) * multiple)
+            keep[gi] = set(torch.topk(g, n).indices.tolist())
+    # Within a group keep the strongest channels (the global order already did), in index order.
+    return [torch.tensor(sorted(k), dtype=torch.long) for k in keep]
+
+
 def plan_channels(
     model: CRNN, target: float, min_keep: float, multiple: int = 1
 ) -> list[torch.Tensor]:
-    """Indices of the channels to keep in each conv layer.
-
-    With `multiple` > 1 every layer keeps a multiple of that many channels (its strongest ones),
-    rounded up: CPU kernels (oneDNN bf16 in training, int8 on ARM) run widths like 45 or 67
-    markedly slower than 48 or 64.
-    """
-    pairs = model.conv_bn_pairs()
-    gammas = [bn.weight.detach().abs() for _, bn in pairs]
-    floors = [max(4, int(round(min_keep * len(g)))) for g in gammas]
-    order = sorted(
-        ((float(v), li, ci) for li, g in enumerate(gammas) for ci, v in enumerate(g.tolist())),
-    )
-    keep = [set(range(len(g))) for g in gammas]
+    """Indices of the channels to keep in each conv layer (see `plan_keep`)."""
     shape = model.shape
-    base_macs, base_params = macs(shape), shape_params(shape)
-    for _, li, ci in order:
-        if len(keep[li]) <= floors[li]:
-            continue
-        keep[li].discard(ci)
-        new = CrnnShape(shape.num_classes, tuple(len(k) for k in keep), shape.hidden)
-        if min(1 - macs(new) / base_macs, 1 - shape_params(new) / base_params) >= target:
-            break
-    if multiple > 1:
-        for li, g in enumerate(gammas):
-            n = min(len(g), -(-len(keep[li]) // multiple) * multiple)
-            keep[li] = set(torch.topk(g, n).indices.tolist())
-    # Within a layer keep the strongest channels (the global order already did), in index order.
-    return [torch.tensor(sorted(k), dtype=torch.long) for k in keep]
+
+    def cost(widths: list[int]) -> tuple[int, int]:
+        new = CrnnShape(shape.num_classes, tuple(widths), shape.hidden)
+        return macs(new), shape_params(new)
+
+    gammas = [bn.weight.detach().abs() for _, bn in model.conv_bn_pairs()]
+    return plan_keep(gammas, cost, target, min_keep, multiple)
 
 
 def plan_hidden(model: CRNN, keep_hidden: int) -> list[torch.Tensor]:
@@ -81,15 +100,13 @@ def prune(model: CRNN, keep: list[torch.Tensor], hidden_keep: list[torch.Tensor]
             # Fold the removed input channels of this layer (constant relu(beta) after a zero
             # scale) into this layer's BatchNorm mean.
             if i > 0:
-                removed = _removed(len(old_pairs[i - 1][1].weight), prev)
-                const = _constant_out(old_pairs[i - 1][1], removed)
-                shift = (oc.weight[k][:, removed].sum(dim=(2, 3)) * const).sum(dim=1)
-                nb.running_mean.sub_(shift)
+                removed = removed_channels(len(old_pairs[i - 1][1].weight), prev)
+                nb.running_mean.sub_(folded_shift(oc.weight[k], removed, old_pairs[i - 1][1]))
             prev = k
         # LSTM: input columns follow the last conv's kept channels; removed ones fold into bias.
         last_bn = old_pairs[-1][1]
-        removed = _removed(len(last_bn.weight), prev)
-        const = _constant_out(last_bn, removed)
+        removed = removed_channels(len(last_bn.weight), prev)
+        const = constant_out(last_bn, removed)
         h_old, h_new = old.hidden, new_shape.hidden
         for d, suffix in enumerate(("", "_reverse")):
             units = hidden_keep[d]
@@ -111,29 +128,45 @@ def prune(model: CRNN, keep: list[torch.Tensor], hidden_keep: list[torch.Tensor]
     return new
 
 
-def _removed(n: int, kept: torch.Tensor) -> torch.Tensor:
+def removed_channels(n: int, kept: torch.Tensor) -> torch.Tensor:
     mask = torch.ones(n, dtype=torch.bool)
     mask[kept] = False
     return torch.nonzero(mask).flatten()
 
 
-def _constant_out(bn: torch.nn.BatchNorm2d, removed: torch.Tensor) -> torch.Tensor:
+def constant_out(bn: torch.nn.BatchNorm2d, removed: torch.Tensor) -> torch.Tensor:
     """What a removed channel outputs when its scale is zero: relu(beta) (0 for none)."""
     return torch.relu(bn.bias[removed]).detach()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--ckpt", required=True)
-    p.add_argument("--out", required=True)
+def folded_shift(
+    weight: torch.Tensor, removed: torch.Tensor, source: torch.nn.BatchNorm2d
+) -> torch.Tensor:
+    """What removed input channels, each the constant `constant_out` of the BatchNorm `source`,
+    add to every output channel of a conv with `weight` [out, in, kh, kw].
+
+    The kernel is summed: exact for a 1x1 conv, away from the zero-padded border for larger ones.
+    """
+    return (weight[:, removed].sum(dim=(2, 3)) * constant_out(source, removed)).sum(dim=1)
+
+
+def add_plan_arguments(p: argparse.ArgumentParser, target: float) -> None:
+    """The options every pruning CLI shares: checkpoint in and out, target, floor, rounding."""
+    p.add_argument("--ckpt", required=True, help="a checkpoint trained with --sparsity")
+    p.add_argument("--out", required=True, help="pruned checkpoint, for the trainer's --init")
     p.add_argument(
-        "--target", type=float, default=0.45, help="fraction of MACs and of parameters to remove"
+        "--target", type=float, default=target, help="fraction of MACs and of parameters to remove"
     )
     p.add_argument("--min-keep", type=float, default=0.25, help="least fraction kept per layer")
-    p.add_argument("--hidden", type=int, default=0, help="LSTM hidden units to keep (0: all)")
     p.add_argument(
         "--multiple", type=int, default=8, help="round each layer's width up to a multiple of this"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_plan_arguments(p, target=0.45)
+    p.add_argument("--hidden", type=int, default=0, help="LSTM hidden units to keep (0: all)")
     args = p.parse_args(argv)
 
     state = torch.load(args.ckpt, map_location="cpu", weights_only=False)

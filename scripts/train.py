@@ -161,6 +161,17 @@ def prox_l1(model: CRNN, amount: float) -> None:
             w.copy_(torch.sign(w) * torch.clamp(w.abs() - amount, min=0.0))
 
 
+def add_sparsity_arguments(p: argparse.ArgumentParser) -> None:
+    """--sparsity and --sparsity-start: network slimming's L1 penalty on BatchNorm scales."""
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.0,
+        help="L1 strength on BatchNorm scales (proximal step lr*L per step)",
+    )
+    p.add_argument("--sparsity-start", type=int, default=0)
+
+
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -196,13 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument(
-        "--sparsity",
-        type=float,
-        default=0.0,
-        help="L1 strength on BatchNorm scales (proximal step lr*L per step)",
-    )
-    p.add_argument("--sparsity-start", type=int, default=0)
+    add_sparsity_arguments(p)
     p.add_argument("--channels", default="32,64,96,96,128,128,192")
     p.add_argument("--hidden", type=int, default=96)
     p.add_argument("--init", help="start from this checkpoint's weights and shape (fine-tuning)")

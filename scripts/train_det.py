@@ -5,7 +5,9 @@
 Resumable: re-running the same command continues from RUN/last.pt (raise --steps to go on).
 Every --eval-every steps it logs the loss and precision/recall/F1 of whole lines at IoU 0.5 on a
 fixed generated validation set (run through edge_ocr.detect's own post-processing) to
-RUN/curve.tsv; the best F1 is kept as RUN/best.pt.
+RUN/curve.tsv; the best F1 is kept as RUN/best.pt. Network slimming, as for the recognizer:
+--sparsity L applies a proximal L1 step to every BatchNorm scale (the bn_sparse column is the
+fraction below 0.01), so scripts/prune_det.py can remove the channels that reach zero.
 
 Targets (DB): each line's quad shrunk by edge_ocr.detect.shrink_distance is the positive kernel
 on a 1/2-resolution map; lines too small to read are "don't care". Loss: BCE over the positives
@@ -34,7 +36,15 @@ from torch.utils.data import DataLoader, IterableDataset
 from edge_ocr import detect, preprocess
 from scripts import detmetrics
 from scripts.detnet import STRIDE, DetNet, DetShape, count_params, macs
-from scripts.train import build_optimizer, lr_at, read_charset, save
+from scripts.train import (
+    add_sparsity_arguments,
+    bn_sparsity,
+    build_optimizer,
+    lr_at,
+    prox_l1,
+    read_charset,
+    save,
+)
 
 SCALE = detect.DetectorInfo()  # input normalization the exported model declares
 
@@ -284,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--weight-decay", type=float, default=1e-4)
+    add_sparsity_arguments(p)
     p.add_argument(
         "--shape",
         default="16:24,24:48,48,48:96,96,96:160,160:32:32",
@@ -343,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     val = val_set(charset, args.val_count, fonts=fonts)
     curve = run / "curve.tsv"
     if not curve.exists():
-        curve.write_text("step\tsamples\thours\tloss\tlr\tval_p\tval_r\tval_f1\n")
+        curve.write_text("step\tsamples\thours\tloss\tlr\tbn_sparse\tval_p\tval_r\tval_f1\n")
 
     data = SceneCrops(
         charset,
@@ -397,12 +408,18 @@ def main(argv: list[str] | None = None) -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
+        if args.sparsity and step >= args.sparsity_start:
+            prox_l1(model, lr * args.sparsity)
         step += 1
         samples += images.shape[0]
         losses.append(float(loss))
         bar.update(1)
         if step % 25 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.2e}")
+            bar.set_postfix(
+                loss=f"{np.mean(losses[-50:]):.3f}",
+                lr=f"{lr:.2e}",
+                sparse=f"{bn_sparsity(model):.2f}",
+            )
         now = time.time()
         if step % args.eval_every == 0 or step == args.steps:
             precision, recall, f1 = evaluate(model, val, info)
@@ -412,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{(elapsed + now - t0) / 3600:.3f}",
                 f"{np.mean(losses[-args.eval_every :]):.4f}",
                 f"{lr:.2e}",
+                f"{bn_sparsity(model):.3f}",
                 f"{precision:.4f}",
                 f"{recall:.4f}",
                 f"{f1:.4f}",
