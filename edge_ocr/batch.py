@@ -88,6 +88,7 @@ class BatchOptions:
     threads: int = 1
     batch_size: int = DEFAULT_BATCH_SIZE
     allowed: str | None = None
+    views: int = 3
     progress: bool = True
 
 
@@ -471,7 +472,7 @@ def _open_recognizer(options: BatchOptions) -> tuple[Any, np.ndarray | None]:
     from edge_ocr.recognizer import Recognizer, default_model_path
 
     cv2.setNumThreads(1)  # decode threads, not OpenCV's own pool, use the spare core
-    recognizer = Recognizer(options.model or default_model_path(), options.threads)
+    recognizer = Recognizer(options.model or default_model_path(), options.threads, options.views)
     try:
         mask = recognizer.mask(options.allowed)
     except ValueError as err:

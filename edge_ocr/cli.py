@@ -50,6 +50,18 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
+VIEWS_HELP = (
+    "views of each line read, keeping the most confident (1-3, default 3; 1 is fastest)"
+)
+
+
+def _views(value: str) -> int:
+    """argparse type for --views: 1, 2 or 3."""
+    if value not in ("1", "2", "3"):
+        raise argparse.ArgumentTypeError(f"expected 1, 2 or 3, got {value!r}")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-ocr",
@@ -81,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     read.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
+    read.add_argument("--views", type=_views, default=3, help=VIEWS_HELP)
     read.add_argument("--json", action="store_true", help="one JSON object per image")
     read.add_argument("--allowed", default=None, help="only these characters may be read")
     read.add_argument(
@@ -100,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--batch-size", type=int, default=None, help="lines per model call")
     batch.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     batch.add_argument("--allowed", default=None, help="only these characters may be read")
+    batch.add_argument("--views", type=_views, default=3, help=VIEWS_HELP)
     batch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     demo = sub.add_parser("demo", help="render sample labels, run the daemon, show MQTT results")
@@ -162,7 +176,7 @@ def _check_config(config_file: str, *, load_model: bool) -> int:
         from edge_ocr.daemon import field_masks
         from edge_ocr.recognizer import Recognizer
 
-        field_masks(Recognizer(cfg.model.path, cfg.model.threads), cfg.fields)
+        field_masks(Recognizer(cfg.model.path, cfg.model.threads, cfg.model.views), cfg.fields)
     names = ", ".join(f.name for f in cfg.fields) or "(whole image)"
     print(f"{config_file}: OK")
     print(f"  device {cfg.device_id}; source {cfg.source.type}; fields {names}")
@@ -204,7 +218,7 @@ def _read(args: argparse.Namespace) -> int:
     from edge_ocr.recognizer import Recognizer, default_model_path
 
     setup_logging("WARNING")
-    recognizer = Recognizer(args.model or default_model_path(), args.threads)
+    recognizer = Recognizer(args.model or default_model_path(), args.threads, args.views)
     try:
         mask = recognizer.mask(args.allowed)
     except ValueError as err:
@@ -289,6 +303,7 @@ def _batch(args: argparse.Namespace) -> int:
         threads=args.threads or batch.default_threads(),
         batch_size=args.batch_size or batch.DEFAULT_BATCH_SIZE,
         allowed=args.allowed,
+        views=args.views,
         progress=not args.no_progress,
     )
     s = batch.run(options)

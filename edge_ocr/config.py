@@ -261,11 +261,13 @@ def _default_model() -> Path:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The recognition model and how many CPU threads it and OpenCV may use."""
+    """The recognition model, how many views of a line it reads, and the CPU threads it and
+    OpenCV may use."""
 
     path: Path = _opt(_default_model, fs_path(kind="file"), factory=True)
     threads: int = _opt(1, integer(1, 16))
     opencv_threads: int = _opt(1, integer(0, 16))
+    views: int = _opt(3, integer(1, 3))
 
     def _problems(self) -> list[str]:
         if not self.path.is_file():

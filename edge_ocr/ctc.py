@@ -12,13 +12,15 @@ class Decoded:
     """One decoded line: its text, a line confidence, and one confidence per character.
 
     `positions` holds, per character, the first model frame it was read at (frame i covers the
-    line's columns from i * downsample on): where each character sits along the line.
+    line's columns from i * downsample on): where each character sits along the line. A reading
+    of another view of the line (Recognizer views) gives them in frames of the line itself, so
+    they need not be whole numbers.
     """
 
     text: str
     confidence: float
     char_confidences: tuple[float, ...]
-    positions: tuple[int, ...] = ()
+    positions: tuple[float, ...] = ()
 
 
 def allowed_mask(charset: str, allowed: str | None) -> np.ndarray | None:

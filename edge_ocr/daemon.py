@@ -157,7 +157,7 @@ class Daemon:
         from edge_ocr.recognizer import Recognizer
 
         cv2.setNumThreads(cfg.model.opencv_threads)
-        recognizer = Recognizer(cfg.model.path, cfg.model.threads)
+        recognizer = Recognizer(cfg.model.path, cfg.model.threads, cfg.model.views)
         return recognizer, field_masks(recognizer, cfg.fields)
 
     @staticmethod

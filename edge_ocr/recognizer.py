@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge_ocr import ctc, preprocess
@@ -28,11 +29,25 @@ def default_model_path() -> Path:
 # Without a cap, 32 lines of the widest 512 px would need 64 MB for that tensor alone.
 MAX_BATCH_COLUMNS = 4096
 
+# Views of a line the recognizer reads (the first `views` of them) before it keeps the most
+# confident reading: as prepared; with a margin of MARGIN_VIEW of the height on every side (a crop
+# cut tight to the letters); stretched WIDE_VIEW times (condensed type). Chosen on a generated
+# validation set (docs/eval.md has what each count costs and gains).
+VIEW_NAMES = ("plain", "margin", "wide")
+DEFAULT_VIEWS = len(VIEW_NAMES)
+MARGIN_VIEW = 0.12
+WIDE_VIEW = 1.35
+
 
 class Recognizer:
     """A loaded recognition model; `recognize` reads a batch of line crops in one call."""
 
-    def __init__(self, model_path: str | os.PathLike[str], threads: int = 1) -> None:
+    def __init__(
+        self, model_path: str | os.PathLike[str], threads: int = 1, views: int = DEFAULT_VIEWS
+    ) -> None:
+        if not 1 <= views <= len(VIEW_NAMES):
+            raise ValueError(f"views must be 1..{len(VIEW_NAMES)}, got {views}")
+        self.views = views
         path = Path(model_path)
         self._session, meta = open_session(path, threads)
         self.info = ModelInfo.from_metadata(meta, source=str(path))
@@ -48,12 +63,13 @@ class Recognizer:
                 f"{len(self.info.charset)} characters (+1 blank)"
             )
         log.info(
-            "model %s version %s: %d characters, height %d, %d thread(s)",
+            "model %s version %s: %d characters, height %d, %d thread(s), %d view(s) a line",
             path.name,
             self.info.version,
             len(self.info.charset),
             self.info.height,
             threads,
+            views,
         )
 
     def mask(self, allowed: str | None) -> np.ndarray | None:
@@ -84,7 +100,67 @@ class Recognizer:
         masks: Sequence[np.ndarray | None] | None = None,
         max_columns: int = MAX_BATCH_COLUMNS,
     ) -> list[ctc.Decoded]:
-        """Recognize lines already made by `prepare`, batched by width (results in order).
+        """Recognize lines already made by `prepare` (results in order).
+
+        Each line is read in `self.views` views and the most confident reading is kept; its
+        character positions are given in frames of the line as prepared, whichever view won.
+        """
+        if self.views == 1:
+            return self._batched(lines, masks, max_columns)
+        views: list[np.ndarray] = []
+        maps: list[tuple[float, float]] = []
+        owner: list[int] = []
+        for i, line in enumerate(lines):
+            for view, mapping in self._views(line):
+                views.append(view)
+                maps.append(mapping)
+                owner.append(i)
+        view_masks = [masks[i] for i in owner] if masks else None
+        best: list[ctc.Decoded | None] = [None] * len(lines)
+        step = self.info.downsample
+        for i, (offset, scale), d in zip(
+            owner, maps, self._batched(views, view_masks, max_columns), strict=True
+        ):
+            current = best[i]
+            if current is None or d.confidence > current.confidence:
+                # column in the view = (column in the line + offset) * scale
+                positions = tuple((p * step / scale - offset) / step for p in d.positions)
+                best[i] = ctc.Decoded(d.text, d.confidence, d.char_confidences, positions)
+        return [d for d in best if d is not None]
+
+    def _views(self, line: np.ndarray) -> list[tuple[np.ndarray, tuple[float, float]]]:
+        """The first `self.views` views of a prepared line, each with (offset, scale): a column
+        x of the line is column (x + offset) * scale of the view."""
+        h, w = line.shape
+        out = [(line, (0.0, 1.0))]
+        if self.views >= 2:
+            pad = max(1, round(MARGIN_VIEW * h))
+            framed = cv2.copyMakeBorder(line, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            width = max(self.info.min_width, round((w + 2 * pad) * h / (h + 2 * pad)))
+            out.append(
+                (
+                    cv2.resize(framed, (width, h), interpolation=cv2.INTER_AREA),
+                    (float(pad), width / (w + 2 * pad)),
+                )
+            )
+        if self.views >= 3:
+            width = min(self.info.max_width, round(w * WIDE_VIEW))
+            if width > w:
+                out.append(
+                    (
+                        cv2.resize(line, (width, h), interpolation=cv2.INTER_LINEAR),
+                        (0.0, width / w),
+                    )
+                )
+        return out
+
+    def _batched(
+        self,
+        lines: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None] | None,
+        max_columns: int,
+    ) -> list[ctc.Decoded]:
+        """One reading per line, in model calls of similar widths (results in order).
 
         One model call takes lines of similar width, at most `max_columns` columns of padded
         width in all, so a frame with many long lines does not make one huge batch: memory

@@ -63,6 +63,7 @@ class SystemSpec:
     kind: str  # "ours", "tesseract", "tesseract-cli" or "rapidocr"
     model: str = ""
     psm: int = 0
+    views: int = 1  # ours: views of each line (edge_ocr.recognizer.VIEW_NAMES)
 
 
 @dataclass(frozen=True)
@@ -92,16 +93,17 @@ class OurReader:
 
     rusage_who = resource.RUSAGE_SELF
 
-    def __init__(self, model: str, threads: int) -> None:
-        from edge_ocr.recognizer import Recognizer
+    def __init__(self, model: str, threads: int, views: int) -> None:
+        from edge_ocr.recognizer import VIEW_NAMES, Recognizer
 
-        self._recognizer = Recognizer(model, threads)
+        self._recognizer = Recognizer(model, threads, views)
         info = self._recognizer.info
         self.model_bytes = Path(model).stat().st_size
         self.version = f"{info.name} {info.version}"
         self.description = (
             f"edge-ocr Recognizer, {Path(model).name}, height {info.height}, "
-            f"{len(info.charset)} characters"
+            f"{len(info.charset)} characters, {views} view(s) a line "
+            f"({', '.join(VIEW_NAMES[:views])}; the most confident reading kept)"
         )
 
     def read(self, image: np.ndarray) -> str:
@@ -207,7 +209,7 @@ class RapidOcrReader:
 def open_reader(spec: SystemSpec, threads: int) -> Reader:
     """Load the system `spec` names; its libraries are imported only here, in the worker."""
     if spec.kind == "ours":
-        return OurReader(spec.model, threads)
+        return OurReader(spec.model, threads, spec.views)
     if spec.kind == "tesseract":
         return TesseractReader(spec.psm, threads)
     if spec.kind == "tesseract-cli":
@@ -357,14 +359,18 @@ def expand_peers(peers: str, tesserocr_available: bool) -> list[SystemSpec]:
     return specs
 
 
-def model_specs(models: Sequence[str]) -> list[SystemSpec]:
-    """Our models as systems, named by file stem (by path where two stems collide)."""
+def model_specs(models: Sequence[str], views: Sequence[int] = (3,)) -> list[SystemSpec]:
+    """Our models as systems, named by file stem (by path where two stems collide), each read
+    with every count in `views` (the name says which when there are several)."""
     paths = [Path(m).resolve() for m in models]
     stems = [p.stem for p in paths]
-    return [
-        SystemSpec(stem if stems.count(stem) == 1 else str(Path(m)), "ours", model=str(path))
-        for m, path, stem in zip(models, paths, stems, strict=True)
-    ]
+    specs = []
+    for m, path, stem in zip(models, paths, stems, strict=True):
+        name = stem if stems.count(stem) == 1 else str(Path(m))
+        for v in views:
+            label = name if len(views) == 1 else f"{name} x{v}"
+            specs.append(SystemSpec(label, "ours", model=str(path), views=v))
+    return specs
 
 
 def resolve_sets(
@@ -587,6 +593,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="folder made by `python -m scripts.synth --png`",
     )
+    parser.add_argument(
+        "--views",
+        type=lambda s: [int(v) for v in s.split(",")],
+        default=[3],
+        help="views of each line our models read, comma list: a row per count (default 3)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N lines of each set")
     parser.add_argument("--threads", type=int, default=1, help="threads per system (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
@@ -607,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from importlib.util import find_spec
 
     try:
-        systems = model_specs(args.model) + expand_peers(
+        systems = model_specs(args.model, args.views) + expand_peers(
             args.peers, find_spec("tesserocr") is not None
         )
         sets = resolve_sets(args.sets, args.set, args.data, args.synth_dir)

@@ -195,7 +195,10 @@ class OurFrameReader:
         self._recognizer = Recognizer(rec_path, threads=threads)
         self.model_bytes = rec_path.stat().st_size
         info = self._recognizer.info
-        recognizer = f"Recognizer {rec_path.name} ({info.name} {info.version})"
+        recognizer = (
+            f"Recognizer {rec_path.name} ({info.name} {info.version}, "
+            f"{self._recognizer.views} views a line)"
+        )
         self._detector: Any
         if system.kind == "ours":
             det_path = Path(system.det_model)

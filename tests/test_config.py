@@ -68,6 +68,12 @@ def test_out_of_range_value_names_key(write: Any) -> None:
     assert "capture.queue_size: must be an integer between 1 and 100, got 0" in msg
 
 
+def test_views_outside_one_to_three_names_key(write: Any) -> None:
+    """model.views is how many views of a line are read: 1, 2 or 3."""
+    msg = problems(write({"model": {"views": 4}}))
+    assert "model.views: must be an integer between 1 and 3, got 4" in msg
+
+
 def test_unknown_key_is_refused_with_a_suggestion(write: Any) -> None:
     """A misspelt key is an error that suggests the key meant."""
     msg = problems(write({"mqtt": {"hots": "broker"}}))

@@ -120,11 +120,12 @@ def test_state_topic_keeps_the_latest_reading_retained(
     daemon: Make,
 ) -> None:
     """A subscriber arriving later still gets the field's latest reading from the state topic."""
-    events = subscribe(mosquitto.port, EVENTS)
+    state_topic = "edge-ocr/test/field/text/state"
+    early = subscribe(mosquitto.port, state_topic)
     daemon(base_config(tmp_path, model_path, mosquitto.port)).start()
     write_image(tmp_path / "inbox" / "a.png", draw("LATE"))
-    events.wait_for(1)
-    late = subscribe(mosquitto.port, "edge-ocr/test/field/text/state")
+    early.wait_for(1)  # published (after the event): from now on it is the retained one
+    late = subscribe(mosquitto.port, state_topic)
     (state,) = late.wait_for(1)
     assert late.messages[0][2] is True and state["path"].endswith("a.png")
 

@@ -36,3 +36,39 @@ def test_small_batches_read_the_same_as_one_batch_in_the_callers_order() -> None
     assert protocol([d.text for d in split]) == protocol([d.text for d in whole])
     assert protocol([d.text for d in split]) == protocol(alone)
     assert len(set(protocol(alone))) == len(words)  # distinct lines: order is really checked
+
+
+def test_each_view_maps_the_line_columns_it_shows() -> None:
+    """A mark at column x of a line sits at (x + offset) * scale in every view, so character
+    positions read in any view land back on the right place of the line."""
+    import numpy as np
+
+    rec = Recognizer(default_model_path(), views=3)
+    line = np.full((rec.info.height, 200), 230, np.uint8)
+    line[:, 120:124] = 20  # a dark bar at columns 120..123
+    views = rec._views(line)
+    assert len(views) == 3
+    for view, (offset, scale) in views:
+        assert view.shape[0] == rec.info.height
+        dark = np.flatnonzero(view[view.shape[0] // 2] < 128)
+        assert abs(dark.mean() - (121.5 + offset) * scale) <= 1.5
+
+
+def test_several_views_keep_the_most_confident_reading() -> None:
+    """With 3 views a line is read as cut, with a margin and stretched; the reading returned
+    is the most confident of the three, and 1 view reads the line as cut only."""
+    import pytest
+
+    words = ["SN 0815-4711", "IP65", "Lot B12"]
+    one = Recognizer(default_model_path(), views=1)
+    three = Recognizer(default_model_path(), views=3)
+    for word in words:
+        image = draw(word, height=24)
+        line = three.prepare(image)
+        alone = [one.recognize_prepared([v], max_columns=1)[0] for v, _ in three._views(line)]
+        (best,) = three.recognize_prepared([line], max_columns=1)
+        top = max(alone, key=lambda d: d.confidence)
+        assert (best.text, best.confidence) == (top.text, top.confidence)
+        assert one.recognize([image])[0].text == alone[0].text
+    with pytest.raises(ValueError, match="views must be 1..3"):
+        Recognizer(default_model_path(), views=4)
