@@ -50,9 +50,7 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-VIEWS_HELP = (
-    "views of each line read, keeping the most confident (1-3, default 3; 1 is fastest)"
-)
+VIEWS_HELP = "views of each line read, keeping the most confident (1-3, default 3; 1 is fastest)"
 
 
 def _views(value: str) -> int:
@@ -116,6 +114,19 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--views", type=_views, default=3, help=VIEWS_HELP)
     batch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+    view = sub.add_parser(
+        "label-view",
+        help="warp a picture's label to its canonical view, with its fields drawn on it",
+    )
+    view.add_argument("label", help="the label's name in the config")
+    view.add_argument("image", help="a picture from the camera with the label in it")
+    view.add_argument("out", type=Path, help="where to write the view (PNG, JPEG, ...)")
+    view.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"the YAML configuration (default: {DEFAULT_CONFIG})",
+    )
+
     demo = sub.add_parser("demo", help="render sample labels, run the daemon, show MQTT results")
     demo.add_argument(
         "--host",
@@ -142,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _read(args)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "label-view":
+            return _label_view(args)
         return _demo(args)
     except ConfigError as err:
         print(f"edge-ocr: configuration error: {err}", file=sys.stderr)
@@ -313,6 +326,59 @@ def _batch(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_FAILURE if s.errors else EXIT_OK
+
+
+def _label_view(args: argparse.Namespace) -> int:
+    """Write the canonical view of a label found in a picture, each field on it outlined and
+    named: where to measure a new field's rect, and a check of the ones configured."""
+    import cv2
+    import numpy as np
+
+    from edge_ocr import anchor, config, regions
+
+    setup_logging("WARNING")
+    cfg = config.load(args.config)
+    names = [label.name for label in cfg.labels]
+    if args.label not in names:
+        known = ", ".join(names) if names else "none"
+        raise ConfigError(f"no label named '{args.label}' in {args.config}; labels: {known}")
+    try:
+        image = _load_image(args.image)
+    except ImageError as err:
+        raise EdgeOcrError(f"{args.image}: {err}") from err
+    view = anchor.finders(cfg.labels)[args.label].view(image)  # type: ignore[arg-type]
+    if view is None:
+        print(f"edge-ocr: label '{args.label}' not found in {args.image}", file=sys.stderr)
+        return EXIT_FAILURE
+    if view.ndim == 2:
+        view = cv2.cvtColor(view, cv2.COLOR_GRAY2BGR)
+    height, width = view.shape[:2]
+    drawn = 0
+    for field in cfg.fields:
+        if field.label != args.label:
+            continue
+        if field.quad is not None:
+            quad = field.quad
+        elif field.rect is not None:
+            quad = regions.rect_quad(*field.rect)
+        else:
+            quad = regions.rect_quad(0, 0, width, height)
+        points = np.round(np.array(quad, dtype=np.float32)).astype(np.int32)
+        cv2.polylines(view, [points], True, (0, 0, 255), 2)
+        x, y = int(points[0][0]), max(12, int(points[0][1]) - 4)
+        cv2.putText(view, field.name, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1)
+        drawn += 1
+    try:
+        written = cv2.imwrite(str(args.out), view)
+    except cv2.error:
+        written = False
+    if not written:
+        raise EdgeOcrError(f"cannot write {args.out} (a writable path ending in .png, .jpg, ...)")
+    print(
+        f"{args.out}: label '{args.label}', canonical view {width}x{height} px, "
+        f"{drawn} field(s) drawn"
+    )
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -489,3 +489,43 @@ def test_aruco_dictionaries_are_those_of_opencv() -> None:
     for name, count in config.ARUCO_DICTIONARIES.items():
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
         assert dictionary.bytesList.shape[0] == count, name
+
+
+def test_label_view_command_writes_the_upright_label_with_its_fields_outlined(
+    write: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """`edge-ocr label-view` shows a snapshot's label square on at its canonical size, the
+    configured fields outlined in red where they are read; a picture without the label, or a
+    label not in the config, is an error saying so."""
+    from edge_ocr import cli
+
+    _, rects = nameplate()
+    path = write(
+        [MARKER_YAML], [{"name": "serial", "label": "plate", "rect": list(rects["serial"])}]
+    )
+    snapshot, _ = photograph(nameplate()[0], turn=25, scale=0.7, tilt=0.1)
+    cv2.imwrite(str(tmp_path / "snapshot.png"), snapshot)
+    out = tmp_path / "view.png"
+    args = ["label-view", "--config", str(path), "plate", str(tmp_path / "snapshot.png")]
+    assert cli.main([*args, str(out)]) == 0
+    assert "600x400" in capsys.readouterr().out
+    view = cv2.imread(str(out))
+    assert view.shape[:2] == (SIZE[1], SIZE[0])
+    red = (view[:, :, 2] > 180) & (view[:, :, 1] < 80) & (view[:, :, 0] < 80)
+    ys, xs = np.nonzero(red)
+    x, y, w, h = rects["serial"]
+    # the outline sits on the field's rect (the name is written just above it)
+    assert abs(xs.min() - x) <= 3 and abs(xs.max() - (x + w)) <= 3
+    assert abs(ys.max() - (y + h)) <= 3
+    # the rest of the view is the label itself, upright: its marker where the config puts it
+    mx, my, mw, mh = (int(v) for v in MARKER)
+    assert view[my + 5 : my + mh - 5, mx + 5 : mx + mw - 5].mean() < 200  # the black marker
+    assert view[my - 8 : my - 2, mx : mx + mw].mean() > 200  # its white margin above
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), surface())
+    assert cli.main([*args[:-1], str(blank), str(tmp_path / "none.png")]) == 1
+    assert "label 'plate' not found" in capsys.readouterr().err
+    assert not (tmp_path / "none.png").exists()
+    assert cli.main([*args[:-2], "plat", str(blank), str(out)]) == 2
+    assert "no label named 'plat'" in capsys.readouterr().err

@@ -270,9 +270,7 @@ def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarr
     return out
 
 
-def crop(
-    scene: Scene, r: random.Random, clip_top: bool = True, clip_bottom: bool = True
-) -> Scene:
+def crop(scene: Scene, r: random.Random, clip_top: bool = True, clip_bottom: bool = True) -> Scene:
     """Cut the text out like a detector would: tight or loose, and sometimes a few pixels too
     small at the top (if `clip_top`) or bottom (if `clip_bottom`)."""
     rows = np.flatnonzero(scene.text_mask.max(axis=1) > 0.35)
