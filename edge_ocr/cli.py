@@ -143,7 +143,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `edge-ocr` console script."""
+    from edge_ocr.memory import release_freed_memory
+
     args = _parser().parse_args(argv)
+    # Every command runs models whose freed buffers must go back to the system (memory.py).
+    release_freed_memory()
     try:
         if args.command == "run":
             return _run(args.config)
@@ -172,9 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(config_file: str) -> int:
     from edge_ocr import config
     from edge_ocr.daemon import Daemon
-    from edge_ocr.memory import release_freed_memory
 
-    release_freed_memory()
     setup_logging("INFO")
     cfg = config.load(config_file)
     setup_logging(cfg.log_level)

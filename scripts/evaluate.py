@@ -94,7 +94,10 @@ class OurReader:
     rusage_who = resource.RUSAGE_SELF
 
     def __init__(self, model: str, threads: int, views: int) -> None:
+        from edge_ocr.memory import release_freed_memory
         from edge_ocr.recognizer import VIEW_NAMES, Recognizer
+
+        release_freed_memory()  # set up as the daemon and the CLI set themselves up
 
         self._recognizer = Recognizer(model, threads, views)
         info = self._recognizer.info

@@ -189,7 +189,10 @@ class OurFrameReader:
 
     def __init__(self, system: FrameSystem, threads: int) -> None:
         from edge_ocr import detect
+        from edge_ocr.memory import release_freed_memory
         from edge_ocr.recognizer import Recognizer
+
+        release_freed_memory()  # set up as the daemon and the CLI set themselves up
 
         rec_path = Path(system.rec_model)
         self._recognizer = Recognizer(rec_path, threads=threads)
