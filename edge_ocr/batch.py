@@ -45,7 +45,7 @@ import numpy as np
 from edge_ocr import imagefile
 from edge_ocr.config import IMAGE_PATTERNS
 from edge_ocr.errors import EdgeOcrError, ImageError, SourceError
-from edge_ocr.recognizer import MAX_BATCH_COLUMNS
+from edge_ocr.recognizer import DEFAULT_VIEWS, MAX_BATCH_COLUMNS
 from edge_ocr.sources.folder import is_temporary
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class BatchOptions:
     threads: int = 1
     batch_size: int = DEFAULT_BATCH_SIZE
     allowed: str | None = None
-    views: int = 3
+    views: int = DEFAULT_VIEWS
     progress: bool = True
 
 

@@ -50,14 +50,8 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-VIEWS_HELP = "views of each line read, keeping the most confident (1-3, default 3; 1 is fastest)"
-
-
-def _views(value: str) -> int:
-    """argparse type for --views: 1, 2 or 3."""
-    if value not in ("1", "2", "3"):
-        raise argparse.ArgumentTypeError(f"expected 1, 2 or 3, got {value!r}")
-    return int(value)
+VIEWS_HELP = "views of each line read, keeping the most confident (default 3; 1 is fastest)"
+VIEW_COUNTS = (1, 2, 3)  # edge_ocr.recognizer.VIEW_NAMES, without importing the model stack
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     read.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
-    read.add_argument("--views", type=_views, default=3, help=VIEWS_HELP)
+    read.add_argument("--views", type=int, choices=VIEW_COUNTS, default=3, help=VIEWS_HELP)
     read.add_argument("--json", action="store_true", help="one JSON object per image")
     read.add_argument("--allowed", default=None, help="only these characters may be read")
     read.add_argument(
@@ -111,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--batch-size", type=int, default=None, help="lines per model call")
     batch.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     batch.add_argument("--allowed", default=None, help="only these characters may be read")
-    batch.add_argument("--views", type=_views, default=3, help=VIEWS_HELP)
+    batch.add_argument("--views", type=int, choices=VIEW_COUNTS, default=3, help=VIEWS_HELP)
     batch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     view = sub.add_parser(
@@ -348,7 +342,8 @@ def _label_view(args: argparse.Namespace) -> int:
         image = _load_image(args.image)
     except ImageError as err:
         raise EdgeOcrError(f"{args.image}: {err}") from err
-    view = anchor.finders(cfg.labels)[args.label].view(image)  # type: ignore[arg-type]
+    finder = anchor.finders(cfg.labels)[args.label]
+    view = finder.view(image)  # type: ignore[arg-type]
     if view is None:
         print(f"edge-ocr: label '{args.label}' not found in {args.image}", file=sys.stderr)
         return EXIT_FAILURE
@@ -359,12 +354,7 @@ def _label_view(args: argparse.Namespace) -> int:
     for field in cfg.fields:
         if field.label != args.label:
             continue
-        if field.quad is not None:
-            quad = field.quad
-        elif field.rect is not None:
-            quad = regions.rect_quad(*field.rect)
-        else:
-            quad = regions.rect_quad(0, 0, width, height)
+        quad = regions.quad_on_label(field, finder.size)
         points = np.round(np.array(quad, dtype=np.float32)).astype(np.int32)
         cv2.polylines(view, [points], True, (0, 0, 255), 2)
         x, y = int(points[0][0]), max(12, int(points[0][1]) - 4)

@@ -119,6 +119,16 @@ def extract(
     return regions
 
 
+def quad_on_label(f: FieldConfig, size: tuple[int, int]) -> Quad:
+    """Where a field placed on a label lies on the label's canonical view of `size` (w, h):
+    its rect or quad, else the whole label."""
+    if f.rect is not None:
+        return rect_quad(*f.rect)
+    if f.quad is not None:
+        return tuple(f.quad)  # type: ignore[return-value]
+    return rect_quad(0, 0, *size)
+
+
 def _on_label(
     frame: Frame,
     f: FieldConfig,
@@ -137,13 +147,7 @@ def _on_label(
     matrix = located[f.label]
     if matrix is None:
         return None
-    if f.rect is not None:
-        on_label = rect_quad(*f.rect)
-    elif f.quad is not None:
-        on_label = tuple(f.quad)  # type: ignore[assignment]
-    else:
-        on_label = rect_quad(0, 0, *finder.size)
-    quad = anchor.as_quad(anchor.to_frame(matrix, on_label))
+    quad = anchor.as_quad(anchor.to_frame(matrix, quad_on_label(f, finder.size)))
     h, w = frame.image.shape[:2]
     if not all(-1 <= x <= w + 1 and -1 <= y <= h + 1 for x, y in quad):
         finder.cut_off += 1

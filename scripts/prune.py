@@ -54,10 +54,15 @@ def plan_keep(
             break
     if multiple > 1:
         for gi, g in enumerate(scores):
-            n = min(len(g), -(-len(keep[gi]) // multiple) * multiple)
+            n = rounded_width(len(keep[gi]), multiple, len(g))
             keep[gi] = set(torch.topk(g, n).indices.tolist())
     # Within a group keep the strongest channels (the global order already did), in index order.
     return [torch.tensor(sorted(k), dtype=torch.long) for k in keep]
+
+
+def rounded_width(width: int, multiple: int, full: int) -> int:
+    """`width` rounded up to a multiple of `multiple`, at most the layer's `full` width."""
+    return min(full, -(-width // multiple) * multiple)
 
 
 def plan_channels(

@@ -32,7 +32,13 @@ from torch import nn
 
 from scripts.detnet import DetNet, DetShape, count_params, macs, shape_params
 from scripts.export_det import load_checkpoint
-from scripts.prune import add_plan_arguments, folded_shift, plan_keep, removed_channels
+from scripts.prune import (
+    add_plan_arguments,
+    folded_shift,
+    plan_keep,
+    removed_channels,
+    rounded_width,
+)
 
 
 @dataclass(frozen=True)
@@ -102,14 +108,15 @@ def plan_channels(
     The cost is measured on the widths rounded up to `multiple`, so the rounded network still
     meets the target (the detector's widths are small: rounding 9 channels up to 16 matters).
     """
-    full = [len(s) for s in group_scores(net)]
+    scores = group_scores(net)
+    full = [len(s) for s in scores]
 
     def cost(widths: list[int]) -> tuple[int, int]:
-        rounded = [min(n, -(-w // multiple) * multiple) for w, n in zip(widths, full, strict=True)]
+        rounded = [rounded_width(w, multiple, n) for w, n in zip(widths, full, strict=True)]
         new = shape_for(net.shape, rounded)
         return macs(new), shape_params(new)
 
-    return plan_keep(group_scores(net), cost, target, min_keep, multiple)
+    return plan_keep(scores, cost, target, min_keep, multiple)
 
 
 def prune(net: DetNet, keep: list[torch.Tensor]) -> DetNet:

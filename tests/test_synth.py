@@ -160,11 +160,12 @@ def test_camera_never_blurs_or_noises_the_strokes_away() -> None:
     size = 28
     image = 0.8 - 0.2 * mask  # thin, low-contrast print
     scene = effects.Scene(image.astype(np.float32), mask, size)
-    before = effects.stroke_contrast(scene.image, mask, size)
+    regions = effects.stroke_regions(mask, size)
+    before = effects.stroke_contrast(scene.image, regions)
     worst, noisiest = 1.0, 0.0
     for seed in range(300):
         out = effects.camera(scene, 1.0, random.Random(seed), np.random.default_rng(seed))
-        worst = min(worst, effects.stroke_contrast(out, mask, size) / before)
+        worst = min(worst, effects.stroke_contrast(out, regions) / before)
         noise = float((out - cv2.GaussianBlur(out, (0, 0), 2))[mask < 0.01].std())
         noisiest = max(noisiest, noise / before)
     assert worst >= 0.25

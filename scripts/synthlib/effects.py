@@ -372,20 +372,28 @@ def _disk_kernel(radius: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def stroke_contrast(image: np.ndarray, text_mask: np.ndarray, size: int) -> float:
-    """How far the strokes still stand out from the surface right beside them (0..1).
+def stroke_regions(text_mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ink of the text and the bare surface within a quarter em of it; None if either is
+    empty (nothing to measure)."""
+    ink = text_mask > 0.6
+    if not ink.any():
+        return None
+    reach = max(3, int(size / 4) | 1)
+    near = cv2.dilate(ink.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+    near &= text_mask < 0.05
+    return (ink, near) if near.any() else None
+
+
+def stroke_contrast(image: np.ndarray, regions: tuple[np.ndarray, np.ndarray] | None) -> float:
+    """How far the strokes still stand out from the surface right beside them (0..1), with
+    `regions` from `stroke_regions` (1.0 when there is nothing to measure).
 
     Blur mixes ink with the surface next to it, so this falls with blur that is heavy for the
     stroke width, while a wide ramp of light barely moves it.
     """
-    ink = text_mask > 0.6
-    if not ink.any():
+    if regions is None:
         return 1.0
-    reach = max(3, int(size / 4) | 1)
-    near = cv2.dilate(ink.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
-    near &= text_mask < 0.05
-    if not near.any():
-        return 1.0
+    ink, near = regions
     return abs(float(image[ink].mean()) - float(image[near].mean()))
 
 
@@ -397,10 +405,11 @@ def camera(scene: Scene, hard: float, r: random.Random, g: np.random.Generator) 
     their contrast (or under LEGIBLE_FLOOR) are drawn again milder, and noise stays well under
     what is left: a label on a sample nobody could read is only noise to learn from.
     """
-    before = stroke_contrast(scene.image, scene.text_mask, scene.size)
+    regions = stroke_regions(scene.text_mask, scene.size)
+    before = stroke_contrast(scene.image, regions)
     for attempt in range(3):
         image = _optics(scene.image, scene.size, hard if attempt < 2 else 0.0, r)
-        after = stroke_contrast(image, scene.text_mask, scene.size)
+        after = stroke_contrast(image, regions)
         if after >= max(LEGIBLE * before, LEGIBLE_FLOOR) or attempt == 2:
             break
         hard *= 0.4
