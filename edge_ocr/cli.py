@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument(
         "--detector", type=Path, default=None, help="detector ONNX model (default: shipped)"
     )
+    read.add_argument(
+        "--max-side",
+        type=int,
+        default=None,
+        help="with --detect: frames larger than this many px are scaled down to it before "
+        "detection (default: 1280; smaller is faster, larger finds smaller text)",
+    )
 
     batch = sub.add_parser("batch", help="read every image of a folder (a backlog), on all cores")
     batch.add_argument("folder", type=Path, help="folder of images, each read as one line")
@@ -236,9 +243,13 @@ def _read(args: argparse.Namespace) -> int:
     if args.detect:
         from edge_ocr.detect import Detector
 
-        detector = Detector(args.detector, args.threads)
+        if args.max_side is not None and not 64 <= args.max_side <= 4096:
+            raise ConfigError(f"--max-side: must be 64..4096, got {args.max_side}")
+        detector = Detector(args.detector, args.threads, args.max_side)
     elif args.detector is not None:
         raise ConfigError("--detector: only with --detect")
+    elif args.max_side is not None:
+        raise ConfigError("--max-side: only with --detect")
     failures = 0
     for path in _image_paths(args.images):
         try:

@@ -1,12 +1,13 @@
 """Where the text is when no fields are configured: text lines found in a frame, in reading order.
 
 `Detector` runs our DB-style segmentation model (scripts/detnet.py) with onnxruntime: the frame,
-grayscale and resized so its longest side is `max_side` (each side a multiple of 32), goes in; a
-probability map of shrunk text-line kernels comes out at 1/`stride` of the input. Kernels above
-`bin_threshold` become contours, each a rotated rectangle whose mean probability must reach
-`box_threshold`; it is grown back to the whole line by the DB rule (distance = area * ratio /
-perimeter, the inverse of how training shrank the lines) and scaled to frame coordinates. The
-model's metadata carries every one of these settings.
+grayscale and resized (`detection_side`: a frame larger than `max_side` is scaled down to it, one
+smaller than the side the model was trained at is scaled up to that, each side a multiple of 32),
+goes in; a probability map of shrunk text-line kernels comes out at 1/`stride` of the input.
+Kernels above `bin_threshold` become contours, each a rotated rectangle whose mean probability
+must reach `box_threshold`; it is grown back to the whole line by the DB rule (distance = area *
+ratio / perimeter, the inverse of how training shrank the lines) and scaled to frame
+coordinates. The model's metadata carries every one of these settings.
 
 `ClassicalDetector` does the same job with OpenCV alone (morphological gradient, closing,
 contours): a baseline to measure the model against.
@@ -244,6 +245,20 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
     return [m[3] for row in rows for m in sorted(row, key=lambda m: m[0])]
 
 
+# Frames larger than this are scaled down to it before detection (`Detector`'s default max_side).
+# Chosen on generated validation scenes (docs/detection.md): frames of 1280-1920 px with small
+# text read 67.8% of words at 1280 against 53.2% at 640 (scaled to the model's own side).
+DEFAULT_MAX_SIDE = 1280
+
+
+def detection_side(width: int, height: int, max_side: int, model_side: int) -> int:
+    """The longest side a frame is detected at: its own, at most `max_side` (cost), at least
+    the `model_side` the model was trained at (text in a smaller frame is scaled up to the sizes
+    it learnt). A large frame detected at its own size keeps small text the model can find:
+    text that scaling down to 640 px leaves a few pixels high."""
+    return min(max_side, max(model_side, width, height))
+
+
 def input_size(width: int, height: int, max_side: int, multiple: int) -> tuple[int, int]:
     """The network input (w, h): longest side about `max_side`, both multiples of `multiple`."""
     scale = max_side / max(width, height)
@@ -298,7 +313,7 @@ class Detector:
         self._session, meta = open_session(path, threads, "detector model")
         self.info = DetectorInfo.from_metadata(meta, source=str(path))
         self.path = path
-        self.max_side = int(max_side or self.info.max_side)
+        self.max_side = int(max_side or max(DEFAULT_MAX_SIDE, self.info.max_side))
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise ModelError(f"{path}: expected one input of shape [1, 1, h, w]")
@@ -313,7 +328,9 @@ class Detector:
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The network input for a frame: float32 [1, 1, h, w]."""
-        return network_input(image, self.info, self.max_side)
+        h, w = image.shape[:2]
+        side = detection_side(w, h, self.max_side, self.info.max_side)
+        return network_input(image, self.info, side)
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """The kernel probability map of a frame: float32 [h / stride, w / stride] of the input."""

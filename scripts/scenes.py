@@ -14,7 +14,7 @@ from the text's top-left. The same (charset, seed, fonts, kind) always yields th
 CLI:
 
     python -m scripts.scenes --out DIR --count N --seed S [--workers W] [--preview FILE.png] \
-        [--kind mixed|label|words] [--fonts A.ttf,B.ttf]
+        [--kind mixed|label|words] [--fonts A.ttf,B.ttf] [--sides 320,1280] [--min-em 9]
 
 writes DIR/images/NNNN.jpg and DIR/annotations.jsonl, one JSON object per image in the format of
 ../shared/data/ic03_scenes (SOURCE.txt there), plus a "lines" list of whole lines:
@@ -59,7 +59,8 @@ __all__ = ["KINDS", "SceneGenerator", "SceneLine", "SceneWord", "load_annotation
 
 log = logging.getLogger(__name__)
 
-MIN_SIDE, MAX_SIDE = 320, 1280
+MIN_SIDE, MAX_SIDE = 320, 1280  # longest side of a frame, drawn around 800 px
+MIN_EM = 9.0  # least em of a label's text, in pixels of the frame scaled to 640 px
 CHUNK = 50  # images drawn by one generator in the CLI
 _ASPECTS = (4 / 3, 4 / 3, 16 / 9, 3 / 2, 1.0, 3 / 4)
 
@@ -103,10 +104,25 @@ class SceneGenerator:
     """Draws (image, lines) samples: frames with labels, nameplates and signs."""
 
     def __init__(
-        self, charset: str, seed: int, kind: str = "mixed", fonts: list[str] | None = None
+        self,
+        charset: str,
+        seed: int,
+        kind: str = "mixed",
+        fonts: list[str] | None = None,
+        sides: tuple[int, int] = (MIN_SIDE, MAX_SIDE),
+        min_em: float = MIN_EM,
     ) -> None:
+        """`sides`: the least and most longest side of a frame; `min_em`: the least text em
+        in pixels of the frame scaled to 640 px (below the default, text the detector sees
+        at 640 px is too small for it: a set for choosing how large frames are detected)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if not 64 <= sides[0] <= sides[1]:
+            raise ValueError(f"sides must be 64 <= least <= most, not {sides}")
+        if not 1 <= min_em <= 48:
+            raise ValueError(f"min_em must be 1..48, not {min_em}")
+        self.sides = (int(sides[0]), int(sides[1]))
+        self.min_em = float(min_em)
         seed = int(seed) & 0xFFFFFFFFFFFFFFFF
         self.kind = kind
         # Fonts, their coverage and the text grammar are the recognizer's (scripts/synth.py).
@@ -121,7 +137,8 @@ class SceneGenerator:
     def sample(self) -> tuple[np.ndarray, list[SceneLine]]:
         """One scene: uint8 [h, w, 3] BGR and its text lines (in no particular order)."""
         r = self._r
-        longest = int(r.triangular(MIN_SIDE, MAX_SIDE, 800))
+        least, most = self.sides
+        longest = int(r.triangular(least, most, min(max(800, least), most)))
         aspect = r.choice(_ASPECTS)
         w, h = (
             (longest, round(longest / aspect))
@@ -298,7 +315,8 @@ class SceneGenerator:
         ph, pw = ink.shape
         # Em size as the detector sees it (frame scaled to 640 px): 9..48 px on labels, up to
         # 90 on signs; smaller text is past reading once the frame is scaled down.
-        em = math.exp(r.uniform(math.log(9), math.log(90 if is_sign else 48))) * max(h, w) / 640
+        low = math.log(self.min_em)
+        em = math.exp(r.uniform(low, math.log(90 if is_sign else 48))) * max(h, w) / 640
         scale = em / size
         fit = min(0.95 * w / pw, 0.95 * h / ph)
         scale = min(scale, fit)
@@ -702,10 +720,19 @@ class _Job:
     kind: str
     fonts: tuple[str, ...]
     out: str
+    sides: tuple[int, int] = (MIN_SIDE, MAX_SIDE)
+    min_em: float = MIN_EM
 
 
 def _make_chunk(job: _Job) -> list[dict]:
-    gen = SceneGenerator(job.charset, shard_seed(job.seed, job.index), job.kind, list(job.fonts))
+    gen = SceneGenerator(
+        job.charset,
+        shard_seed(job.seed, job.index),
+        job.kind,
+        list(job.fonts),
+        job.sides,
+        job.min_em,
+    )
     records = []
     for k in range(job.count):
         image, lines = gen.sample()
@@ -759,13 +786,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kind", choices=KINDS, default="mixed")
     parser.add_argument("--preview", help="write a contact sheet of 12 scenes to this PNG")
     parser.add_argument("--fonts", help="comma-separated font files (default: every usable one)")
+    parser.add_argument(
+        "--sides",
+        default=f"{MIN_SIDE},{MAX_SIDE}",
+        help=f"least,most longest side of a frame in px (default {MIN_SIDE},{MAX_SIDE})",
+    )
+    parser.add_argument(
+        "--min-em",
+        type=float,
+        default=MIN_EM,
+        help=f"least text em in px of the frame scaled to 640 (default {MIN_EM:g})",
+    )
     args = parser.parse_args(argv)
+    try:
+        least, most = (int(v) for v in args.sides.split(","))
+    except ValueError:
+        parser.error(f"--sides must be two integers LEAST,MOST, not {args.sides!r}")
+    if not 64 <= least <= most:
+        parser.error(f"--sides needs 64 <= LEAST <= MOST, not {args.sides!r}")
+    if not 1 <= args.min_em <= 48:
+        parser.error(f"--min-em must be 1..48, not {args.min_em:g}")
+    sides = (least, most)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with open(args.charset, encoding="utf-8") as fh:
         charset = fh.read().rstrip("\n")
     fonts = tuple(args.fonts.split(",") if args.fonts else list_fonts())
     if args.preview:
-        gen = SceneGenerator(charset, args.seed, args.kind, list(fonts))
+        gen = SceneGenerator(charset, args.seed, args.kind, list(fonts), sides, args.min_em)
         cv2.imwrite(args.preview, contact_sheet([gen.sample() for _ in range(12)]))
         print(f"preview: {args.preview}")
     if not args.out:
@@ -773,7 +820,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.makedirs(os.path.join(args.out, "images"), exist_ok=True)
     jobs = [
         _Job(
-            i, start, min(CHUNK, args.count - start), args.seed, charset, args.kind, fonts, args.out
+            i,
+            start,
+            min(CHUNK, args.count - start),
+            args.seed,
+            charset,
+            args.kind,
+            fonts,
+            args.out,
+            sides,
+            args.min_em,
         )
         for i, start in enumerate(range(0, args.count, CHUNK))
     ]

@@ -98,6 +98,20 @@ def draw_plate(
     return frame, boxes
 
 
+SMALL_PRINT = ("SERIAL 4471-2290", "MODEL XR-200", "230V 50Hz")
+
+
+def draw_small_print() -> np.ndarray:
+    """A 1920x1080 frame with the SMALL_PRINT lines 7 px high: 2 px once the frame is scaled
+    to 640 px, past what the detector finds there."""
+    frame = np.full((1080, 1920, 3), 235, np.uint8)
+    for i, text in enumerate(SMALL_PRINT):
+        cv2.putText(
+            frame, text, (800, 300 + 30 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (20, 20, 20), 1
+        )
+    return frame
+
+
 def box_overlap(quad: list[list[float]], box: tuple[int, int, int, int]) -> float:
     """Intersection over union of a quad's bounding box and an (x, y, w, h) box."""
     xs, ys = [p[0] for p in quad], [p[1] for p in quad]

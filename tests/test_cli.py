@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest_daemon import box_overlap, draw, draw_plate, write_image
+from conftest_daemon import (
+    SMALL_PRINT,
+    box_overlap,
+    draw,
+    draw_plate,
+    draw_small_print,
+    write_image,
+)
 
 from edge_ocr import cli
 
@@ -187,7 +194,22 @@ def test_read_detect_on_an_empty_frame_reads_no_lines(tmp_path: Path) -> None:
 
 
 def test_read_detector_without_detect_is_a_usage_error(tmp_path: Path) -> None:
-    """--detector alone is refused with exit 2, naming the option."""
+    """--detector or --max-side alone is refused with exit 2, naming the option."""
     image = write_image(tmp_path / "a.png", draw("A"))
     result = edge_ocr("read", "--detector", "x.onnx", str(image))
     assert result.returncode == 2 and "--detector" in result.stderr
+    result = edge_ocr("read", "--max-side", "960", str(image))
+    assert result.returncode == 2 and "--max-side" in result.stderr
+
+
+def test_read_detect_max_side_trades_small_text_for_speed(tmp_path: Path) -> None:
+    """Small print in a 1920x1080 frame is read by default; --max-side 640 scales the frame
+    down until it is lost; an impossible size is refused, naming the option."""
+    image = write_image(tmp_path / "far.png", draw_small_print())
+    result = edge_ocr("read", "--detect", "--json", str(image))
+    assert [line["text"] for line in json.loads(result.stdout)["lines"]] == list(SMALL_PRINT)
+    result = edge_ocr("read", "--detect", "--json", "--max-side", "640", str(image))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["lines"] == []
+    result = edge_ocr("read", "--detect", "--max-side", "10", str(image))
+    assert result.returncode == 2 and "--max-side" in result.stderr

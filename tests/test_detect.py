@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest_daemon import SMALL_PRINT, draw_small_print
 
 from edge_ocr import detect
 from edge_ocr.detect import (
@@ -108,6 +109,30 @@ def test_max_side_sets_the_network_input() -> None:
     """A smaller max_side runs the network on a smaller image (both sides multiples of 32)."""
     small = Detector(default_detector_path(), max_side=320)
     assert small.prepare(np.zeros((1080, 1920, 3), np.uint8)).shape == (1, 1, 192, 320)
+
+
+def test_frames_are_detected_at_their_own_size_up_to_max_side(detector: Detector) -> None:
+    """A large frame is scaled down only to the default 1280 px; a frame between the model's
+    640 and that keeps its size; a small one is scaled up to 640."""
+    assert detector.max_side == 1280
+    assert detector.prepare(np.zeros((1080, 1920, 3), np.uint8)).shape == (1, 1, 704, 1280)
+    assert detector.prepare(np.zeros((768, 1024, 3), np.uint8)).shape == (1, 1, 768, 1024)
+    assert detector.prepare(np.zeros((240, 320, 3), np.uint8)).shape == (1, 1, 480, 640)
+
+
+def test_small_text_in_a_large_frame_is_read_at_the_default_max_side(
+    detector: Detector,
+) -> None:
+    """Lines 7 px high in a 1920x1080 frame are lost when the frame is scaled to 640 px (2 px
+    of text), and found and read at the default max_side."""
+    from edge_ocr.lines import read_lines
+    from edge_ocr.recognizer import Recognizer
+
+    frame = draw_small_print()
+    recognizer = Recognizer(REPO / "models" / "latin_crnn_int8.onnx")
+    assert [line.text for line in read_lines(frame, detector, recognizer)] == list(SMALL_PRINT)
+    at_640 = Detector(default_detector_path(), max_side=640)
+    assert read_lines(frame, at_640, recognizer) == []
 
 
 def test_missing_model_is_a_model_error(tmp_path: Path) -> None:

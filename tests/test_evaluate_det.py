@@ -19,6 +19,8 @@ from scripts.evaluate_det import (
     compare_to_peer,
     load_frame,
     load_scene_set,
+    plan_sets,
+    plan_systems,
     proportional_words,
 )
 
@@ -207,3 +209,27 @@ def test_a_real_run_on_two_frames_writes_the_report(tmp_path: Path) -> None:
     assert result["e2e_recall"] > 0 and result["median_ms"] > 0  # printed words get read
     assert result["peak_rss_mb"] > 0 and result["model_mb"] > 0
     assert "| ours-classical |" in out.read_text()
+
+
+def test_ours_at_another_max_side_is_a_system_of_its_own() -> None:
+    """`ours@N` runs our detector with max_side N beside plain `ours`; other systems and
+    impossible sizes take no @N."""
+    det, rec = Path("det.onnx"), Path("rec.onnx")
+    systems = plan_systems("ours,ours@640,ours-classical@960", det, rec)
+    assert [(s.name, s.kind, s.max_side) for s in systems] == [
+        ("ours", "ours", None),
+        ("ours@640", "ours", 640),
+        ("ours-classical@960", "ours-classical", 960),
+    ]
+    for bad in ("rapidocr@640", "ours@big", "ours@10"):
+        with pytest.raises(ValueError, match="@N"):
+            plan_systems(bad, det, rec)
+
+
+def test_generated_sets_live_in_folders_of_their_names(tmp_path: Path) -> None:
+    """scenes_test and scenes_far are folders of the generated dir; scenes_640 is scenes_test
+    letterboxed into 640x480."""
+    sets = {s.name: s for s in plan_sets("scenes_test,scenes_640,scenes_far", tmp_path, tmp_path)}
+    assert sets["scenes_far"].path == str(tmp_path / "scenes_far")
+    assert sets["scenes_640"].path == sets["scenes_test"].path == str(tmp_path / "scenes_test")
+    assert sets["scenes_640"].size == (640, 480) and sets["scenes_test"].size is None

@@ -149,3 +149,27 @@ def test_unknown_kind_is_refused(fonts: list[str]) -> None:
     """A kind the generator does not know is a ValueError naming the choices."""
     with pytest.raises(ValueError, match="kind must be one of"):
         SceneGenerator(CHARSET, 3, "posters", fonts)
+
+
+def _line_heights(gen: SceneGenerator, count: int) -> list[float]:
+    """Each line's height as a fraction of its frame's longest side, over `count` scenes."""
+    heights = []
+    for _ in range(count):
+        image, lines = gen.sample()
+        for line in lines:
+            q = line.quad
+            heights.append(float(np.linalg.norm(q[3] - q[0])) / max(image.shape[:2]))
+    return heights
+
+
+def test_far_scenes_are_large_frames_with_smaller_text(fonts: list[str]) -> None:
+    """`sides` bounds the frames and a lower `min_em` draws smaller text than the default does
+    from the same seed: the set the detector's max_side is chosen on."""
+    far = SceneGenerator(CHARSET, 8, fonts=fonts, sides=(1280, 1600), min_em=4)
+    for image, _ in (far.sample() for _ in range(4)):
+        assert 1280 <= max(image.shape[:2]) <= 1600
+    near = _line_heights(SceneGenerator(CHARSET, 8, fonts=fonts), 8)
+    small = _line_heights(SceneGenerator(CHARSET, 8, fonts=fonts, min_em=4), 8)
+    assert np.median(small) < 0.8 * np.median(near)
+    with pytest.raises(ValueError, match="sides"):
+        SceneGenerator(CHARSET, 8, fonts=fonts, sides=(1600, 1280))
