@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from edge_ocr import __version__
 from edge_ocr.errors import ConfigError, EdgeOcrError, ImageError, ModelError
+from edge_ocr.modelinfo import DEFAULT_VIEWS, VIEW_NAMES
 
 if TYPE_CHECKING:
     from edge_ocr.lines import LineReading
@@ -50,8 +51,10 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-VIEWS_HELP = "views of each line read, keeping the most confident (default 3; 1 is fastest)"
-VIEW_COUNTS = (1, 2, 3)  # edge_ocr.recognizer.VIEW_NAMES, without importing the model stack
+VIEWS_HELP = (
+    f"views of each line read, keeping the most confident (default {DEFAULT_VIEWS}; 1 is fastest)"
+)
+VIEW_COUNTS = tuple(range(1, len(VIEW_NAMES) + 1))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     read.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
-    read.add_argument("--views", type=int, choices=VIEW_COUNTS, default=3, help=VIEWS_HELP)
+    read.add_argument(
+        "--views", type=int, choices=VIEW_COUNTS, default=DEFAULT_VIEWS, help=VIEWS_HELP
+    )
     read.add_argument("--json", action="store_true", help="one JSON object per image")
     read.add_argument("--allowed", default=None, help="only these characters may be read")
     read.add_argument(
@@ -112,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--batch-size", type=int, default=None, help="lines per model call")
     batch.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
     batch.add_argument("--allowed", default=None, help="only these characters may be read")
-    batch.add_argument("--views", type=int, choices=VIEW_COUNTS, default=3, help=VIEWS_HELP)
+    batch.add_argument(
+        "--views", type=int, choices=VIEW_COUNTS, default=DEFAULT_VIEWS, help=VIEWS_HELP
+    )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     view = sub.add_parser(

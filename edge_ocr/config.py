@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from edge_ocr.errors import ConfigError
+from edge_ocr.modelinfo import DEFAULT_VIEWS, VIEW_NAMES
 
 if TYPE_CHECKING:
     from edge_ocr.mqtt import MqttSettings
@@ -267,7 +268,7 @@ class ModelConfig:
     path: Path = _opt(_default_model, fs_path(kind="file"), factory=True)
     threads: int = _opt(1, integer(1, 16))
     opencv_threads: int = _opt(1, integer(0, 16))
-    views: int = _opt(3, integer(1, 3))
+    views: int = _opt(DEFAULT_VIEWS, integer(1, len(VIEW_NAMES)))
 
     def _problems(self) -> list[str]:
         if not self.path.is_file():

@@ -14,6 +14,12 @@ from edge_ocr.errors import ModelError
 FORMAT = "edge-ocr-ctc-1"
 PREFIX = "edge_ocr."
 
+# The views of a line a Recognizer can read before it keeps the most confident reading
+# (edge_ocr/recognizer.py draws them), here so the CLI and the config know them without
+# importing the model stack.
+VIEW_NAMES = ("plain", "margin", "wide")
+DEFAULT_VIEWS = len(VIEW_NAMES)
+
 
 @dataclass(frozen=True)
 class ModelInfo:

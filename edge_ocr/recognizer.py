@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_ocr import ctc, preprocess
 from edge_ocr.errors import ModelError
-from edge_ocr.modelinfo import ModelInfo
+from edge_ocr.modelinfo import DEFAULT_VIEWS, VIEW_NAMES, ModelInfo
 from edge_ocr.session import open_session, shipped_model_path
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,10 @@ def default_model_path() -> Path:
 # Without a cap, 32 lines of the widest 512 px would need 64 MB for that tensor alone.
 MAX_BATCH_COLUMNS = 4096
 
-# Views of a line the recognizer reads (the first `views` of them) before it keeps the most
+# Views of a line the recognizer reads (the first `views` of VIEW_NAMES) before it keeps the most
 # confident reading: as prepared; with a margin of MARGIN_VIEW of the height on every side (a crop
 # cut tight to the letters); stretched WIDE_VIEW times (condensed type). Chosen on a generated
 # validation set (docs/eval.md has what each count costs and gains).
-VIEW_NAMES = ("plain", "margin", "wide")
-DEFAULT_VIEWS = len(VIEW_NAMES)
 MARGIN_VIEW = 0.12
 WIDE_VIEW = 1.35
 

@@ -273,11 +273,14 @@ def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarr
 def crop(scene: Scene, r: random.Random, clip_top: bool = True, clip_bottom: bool = True) -> Scene:
     """Cut the text out like a detector would: tight or loose, and sometimes a few pixels too
     small at the top (if `clip_top`) or bottom (if `clip_bottom`)."""
-    rows = np.flatnonzero(scene.text_mask.max(axis=1) > 0.35)
-    cols = np.flatnonzero(scene.text_mask.max(axis=0) > 0.35)
-    h, w = scene.image.shape
-    if rows.size == 0:
+    # Relative to the strongest stroke: thin or tiny text whose mask never gets near 1 (warped
+    # 9 px dot-matrix, say) must not be cut down to its few strongest columns.
+    level = 0.35 * float(scene.text_mask.max())
+    if level <= 0:
         return scene
+    rows = np.flatnonzero(scene.text_mask.max(axis=1) > level)
+    cols = np.flatnonzero(scene.text_mask.max(axis=0) > level)
+    h, w = scene.image.shape
     size = scene.size
     text_h = rows[-1] - rows[0] + 1
 
