@@ -89,6 +89,7 @@ class BatchOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     allowed: str | None = None
     views: int = DEFAULT_VIEWS
+    lm: Path | None = None  # character language model (.npz); None: greedy readings
     progress: bool = True
 
 
@@ -472,7 +473,9 @@ def _open_recognizer(options: BatchOptions) -> tuple[Any, np.ndarray | None]:
     from edge_ocr.recognizer import Recognizer, default_model_path
 
     cv2.setNumThreads(1)  # decode threads, not OpenCV's own pool, use the spare core
-    recognizer = Recognizer(options.model or default_model_path(), options.threads, options.views)
+    recognizer = Recognizer(
+        options.model or default_model_path(), options.threads, options.views, options.lm
+    )
     try:
         mask = recognizer.mask(options.allowed)
     except ValueError as err:

@@ -57,6 +57,30 @@ VIEWS_HELP = (
 VIEW_COUNTS = tuple(range(1, len(VIEW_NAMES) + 1))
 
 
+def _add_lm_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--lm",
+        type=Path,
+        default=None,
+        help="character language model settling unsure characters (default: shipped)",
+    )
+    group.add_argument(
+        "--no-lm", action="store_true", help="read greedily, without the language model"
+    )
+
+
+def _language_model(args: argparse.Namespace) -> Path | None:
+    """The language model file the options ask for (None: none)."""
+    if args.no_lm:
+        return None
+    if args.lm is not None:
+        return args.lm
+    from edge_ocr.charlm import default_lm_path
+
+    return default_lm_path()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-ocr",
@@ -91,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument(
         "--views", type=int, choices=VIEW_COUNTS, default=DEFAULT_VIEWS, help=VIEWS_HELP
     )
+    _add_lm_options(read)
     read.add_argument("--json", action="store_true", help="one JSON object per image")
     read.add_argument("--allowed", default=None, help="only these characters may be read")
     read.add_argument(
@@ -120,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--views", type=int, choices=VIEW_COUNTS, default=DEFAULT_VIEWS, help=VIEWS_HELP
     )
+    _add_lm_options(batch)
     batch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     view = sub.add_parser(
@@ -199,7 +225,10 @@ def _check_config(config_file: str, *, load_model: bool) -> int:
         from edge_ocr.daemon import field_masks
         from edge_ocr.recognizer import Recognizer
 
-        field_masks(Recognizer(cfg.model.path, cfg.model.threads, cfg.model.views), cfg.fields)
+        model = cfg.model
+        field_masks(
+            Recognizer(model.path, model.threads, model.views, model.language_model), cfg.fields
+        )
     names = ", ".join(f.name for f in cfg.fields) or "(whole image)"
     print(f"{config_file}: OK")
     print(f"  device {cfg.device_id}; source {cfg.source.type}; fields {names}")
@@ -241,7 +270,9 @@ def _read(args: argparse.Namespace) -> int:
     from edge_ocr.recognizer import Recognizer, default_model_path
 
     setup_logging("WARNING")
-    recognizer = Recognizer(args.model or default_model_path(), args.threads, args.views)
+    recognizer = Recognizer(
+        args.model or default_model_path(), args.threads, args.views, _language_model(args)
+    )
     try:
         mask = recognizer.mask(args.allowed)
     except ValueError as err:
@@ -331,6 +362,7 @@ def _batch(args: argparse.Namespace) -> int:
         batch_size=args.batch_size or batch.DEFAULT_BATCH_SIZE,
         allowed=args.allowed,
         views=args.views,
+        lm=_language_model(args),
         progress=not args.no_progress,
     )
     s = batch.run(options)

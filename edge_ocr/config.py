@@ -260,20 +260,36 @@ def _default_model() -> Path:
     return default_model_path()
 
 
+def _default_lm() -> Path:
+    from edge_ocr.charlm import default_lm_path
+
+    return default_lm_path()
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """The recognition model, how many views of a line it reads, and the CPU threads it and
-    OpenCV may use."""
+    """The recognition model, how many views of a line it reads, the character language model
+    its unsure readings are settled with (None: none), and the CPU threads it and OpenCV may
+    use."""
 
     path: Path = _opt(_default_model, fs_path(kind="file"), factory=True)
     threads: int = _opt(1, integer(1, 16))
     opencv_threads: int = _opt(1, integer(0, 16))
     views: int = _opt(DEFAULT_VIEWS, integer(1, len(VIEW_NAMES)))
+    language_model: Path | None = _opt(
+        _default_lm, fs_path(kind="file", nullable=True), factory=True
+    )
 
     def _problems(self) -> list[str]:
+        problems = []
         if not self.path.is_file():
-            return [f"path: model file not found, got '{self.path}'"]
-        return []
+            problems.append(f"path: model file not found, got '{self.path}'")
+        if self.language_model is not None and not self.language_model.is_file():
+            problems.append(
+                f"language_model: file not found, got '{self.language_model}' "
+                "(null reads without one)"
+            )
+        return problems
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
-"""Greedy CTC decoding with allowed-character masking and per-character confidences."""
+"""Greedy CTC decoding with allowed-character masking and per-character confidences, and the
+rescoring of a reading's unsure characters with a character language model."""
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -65,7 +70,11 @@ def greedy_decode(
     """
     if length is not None:
         logits = logits[:length]
-    probs = softmax(logits, mask)  # [t, classes]
+    return _greedy(softmax(logits, mask), charset)
+
+
+def _greedy(probs: np.ndarray, charset: str) -> Decoded:
+    """The best path of probabilities [t, classes], collapsed (see greedy_decode)."""
     best = probs.argmax(axis=-1)
     best_p = probs[np.arange(len(best)), best]
     chars: list[str] = []
@@ -83,3 +92,196 @@ def greedy_decode(
         prev = cls
     confidence = float(np.mean(confs)) if confs else 0.0
     return Decoded("".join(chars), confidence, tuple(round(c, 4) for c in confs), tuple(frames))
+
+
+# -- rescoring with a language model ------------------------------------------------------------
+
+
+class LanguageModel(Protocol):
+    """What rescoring needs of a language model (edge_ocr.charlm.CharLM)."""
+
+    order: int
+    charset: str
+
+    def score(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Rescoring:
+    """How unsure readings are rescored (chosen on a generated validation set, docs/eval.md).
+
+    A character whose peak probability is below `unsure` may be read as one of its frame's
+    next `alternatives` classes instead (the blank among them: a character read that is not
+    there); a run of blank frames where some character reaches `insert` may hold that character
+    (one read too faintly). The `sites` most likely of these edits are weighed, and the reading
+    that maximizes log P(path changes) + `weight` * log P_lm(text) is kept.
+    """
+
+    weight: float = 0.3
+    unsure: float = 0.9
+    alternatives: int = 2
+    insert: float = 0.02
+    sites: int = 6
+    combinations: int = 81  # at most this many readings of one group of nearby edits
+
+
+@dataclass(frozen=True)
+class _Segment:
+    cls: int  # class id (1.. = charset index + 1)
+    first: int  # first frame
+    conf: float  # peak probability
+
+
+@dataclass(frozen=True)
+class _Site:
+    index: int  # segment index; an insertion goes before it
+    insert: bool
+    options: tuple[tuple[int, int, float, float], ...]  # (class or 0, frame, prob, log gain)
+
+
+def rescore(
+    logits: np.ndarray,
+    charset: str,
+    lm: LanguageModel,
+    mask: np.ndarray | None = None,
+    length: int | None = None,
+    settings: Rescoring = Rescoring(),
+) -> Decoded:
+    """Decode one line's logits like `greedy_decode`, then let `lm` settle its unsure parts.
+
+    Only the greedy reading's unsure characters and faint gaps are reconsidered: a line read
+    with confidence everywhere, or read as nothing, comes back exactly as greedy_decode reads it.
+    """
+    if length is not None:
+        logits = logits[:length]
+    probs = softmax(logits, mask)
+    segments = _segments(probs)
+    # Nothing read stays nothing: a language model would rather see some text than none, and
+    # must not make it up on a blank frame.
+    sites = _sites(probs, segments, settings) if segments else []
+    if not sites:
+        return _greedy(probs, charset)
+    # Sites closer than the model's order share n-grams: weigh their edits together; farther
+    # apart, each group is settled on its own (the score is a sum over n-gram windows).
+    groups: list[list[_Site]] = []
+    for site in sorted(sites, key=lambda s: (s.index, not s.insert)):
+        if groups and site.index - groups[-1][-1].index < lm.order:
+            groups[-1].append(site)
+        else:
+            groups.append([site])
+    chosen: dict[tuple[int, bool], tuple[int, int, float, float] | None] = {}
+    for group in groups:
+        while math.prod(len(s.options) + 1 for s in group) > settings.combinations:
+            group.remove(min(group, key=lambda s: max(o[3] for o in s.options)))
+        combos = list(itertools.product(*[(None, *s.options) for s in group]))
+        texts = []
+        gains = []
+        for combo in combos:
+            trial = dict(chosen)
+            trial.update({(s.index, s.insert): c for s, c in zip(group, combo, strict=True)})
+            texts.append(_text(segments, trial, charset))
+            gains.append(sum(c[3] for c in combo if c is not None))
+        scores = np.array(gains) + settings.weight * lm.score(texts)
+        best = combos[int(np.argmax(scores))]
+        chosen.update({(s.index, s.insert): c for s, c in zip(group, best, strict=True)})
+    return _decoded(segments, chosen, charset)
+
+
+def _segments(probs: np.ndarray) -> list[_Segment]:
+    """The greedy path's characters: class, first frame, peak probability."""
+    best = probs.argmax(axis=-1)
+    best_p = probs[np.arange(len(best)), best]
+    out: list[_Segment] = []
+    prev = 0
+    for t, (cls, p) in enumerate(zip(best.tolist(), best_p.tolist(), strict=True)):
+        if cls != 0:
+            if cls != prev:
+                out.append(_Segment(cls, t, p))
+            elif p > out[-1].conf:
+                out[-1] = _Segment(cls, out[-1].first, p)
+        prev = cls
+    return out
+
+
+def _sites(probs: np.ndarray, segments: list[_Segment], settings: Rescoring) -> list[_Site]:
+    """The edits worth weighing: unsure characters and faint gaps, the likeliest first."""
+    sites = []
+    best = probs.argmax(axis=-1)
+    for i, seg in enumerate(segments):
+        if seg.conf >= settings.unsure:
+            continue
+        span = np.flatnonzero(best[seg.first :] != seg.cls)
+        end = seg.first + (int(span[0]) if span.size else len(best) - seg.first)
+        peak = seg.first + int(np.argmax(probs[seg.first : end, seg.cls]))
+        p = probs[peak]
+        options = []
+        for cls in np.argsort(-p)[: settings.alternatives + 1].tolist():
+            if cls != seg.cls and p[cls] > 1e-6:
+                options.append((cls, seg.first, float(p[cls]), math.log(p[cls] / seg.conf)))
+        if options:
+            sites.append(_Site(i, False, tuple(options[: settings.alternatives])))
+    # Gaps: the blank frames before each character and after the last.
+    for i in range(len(segments) + 1):
+        lo = 0 if i == 0 else _end(best, segments[i - 1])
+        hi = segments[i].first if i < len(segments) else len(best)
+        if hi <= lo:
+            continue
+        gap = probs[lo:hi, 1:]
+        t = int(np.argmax(gap.max(axis=1)))
+        cls = int(np.argmax(gap[t])) + 1
+        p, blank = float(probs[lo + t, cls]), float(probs[lo + t, 0])
+        if p > settings.insert:
+            sites.append(_Site(i, True, ((cls, lo + t, p, math.log(p / max(blank, 1e-9))),)))
+    sites.sort(key=lambda s: -max(o[3] for o in s.options))
+    return sites[: settings.sites]
+
+
+def _end(best: np.ndarray, seg: _Segment) -> int:
+    """The frame after a segment's run of its class."""
+    t = seg.first
+    while t < len(best) and best[t] == seg.cls:
+        t += 1
+    return t
+
+
+def _edited(
+    segments: list[_Segment], chosen: dict[tuple[int, bool], tuple[int, int, float, float] | None]
+) -> list[tuple[int, int, float]]:
+    """(class, frame, probability) of each character once the chosen edits are made."""
+    out = []
+    for i in range(len(segments) + 1):
+        ins = chosen.get((i, True))
+        if ins is not None:
+            out.append((ins[0], ins[1], ins[2]))
+        if i < len(segments):
+            seg = segments[i]
+            sub = chosen.get((i, False))
+            if sub is None:
+                out.append((seg.cls, seg.first, seg.conf))
+            elif sub[0] != 0:  # class 0: the character is dropped
+                out.append((sub[0], seg.first, sub[2]))
+    # Two equal characters side by side stay two (CTC needs a blank between them to read so).
+    return out
+
+
+def _text(
+    segments: list[_Segment],
+    chosen: dict[tuple[int, bool], tuple[int, int, float, float] | None],
+    charset: str,
+) -> str:
+    return "".join(charset[cls - 1] for cls, _, _ in _edited(segments, chosen))
+
+
+def _decoded(
+    segments: list[_Segment],
+    chosen: dict[tuple[int, bool], tuple[int, int, float, float] | None],
+    charset: str,
+) -> Decoded:
+    chars = _edited(segments, chosen)
+    confs = [p for _, _, p in chars]
+    return Decoded(
+        "".join(charset[cls - 1] for cls, _, _ in chars),
+        float(np.mean(confs)) if confs else 0.0,
+        tuple(round(c, 4) for c in confs),
+        tuple(frame for _, frame, _ in chars),
+    )

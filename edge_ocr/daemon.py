@@ -157,7 +157,9 @@ class Daemon:
         from edge_ocr.recognizer import Recognizer
 
         cv2.setNumThreads(cfg.model.opencv_threads)
-        recognizer = Recognizer(cfg.model.path, cfg.model.threads, cfg.model.views)
+        recognizer = Recognizer(
+            cfg.model.path, cfg.model.threads, cfg.model.views, cfg.model.language_model
+        )
         return recognizer, field_masks(recognizer, cfg.fields)
 
     @staticmethod

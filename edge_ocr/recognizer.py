@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge_ocr import ctc, preprocess
+from edge_ocr.charlm import CharLM
 from edge_ocr.errors import ModelError
 from edge_ocr.modelinfo import DEFAULT_VIEWS, VIEW_NAMES, ModelInfo
 from edge_ocr.session import open_session, shipped_model_path
@@ -41,11 +43,18 @@ class Recognizer:
     """A loaded recognition model; `recognize` reads a batch of line crops in one call."""
 
     def __init__(
-        self, model_path: str | os.PathLike[str], threads: int = 1, views: int = DEFAULT_VIEWS
+        self,
+        model_path: str | os.PathLike[str],
+        threads: int = 1,
+        views: int = DEFAULT_VIEWS,
+        lm: CharLM | str | os.PathLike[str] | None = None,
     ) -> None:
+        """`lm`: a character language model over the model's charset (or its .npz file) to
+        settle unsure characters with (`ctc.rescore`); None reads greedily."""
         if not 1 <= views <= len(VIEW_NAMES):
             raise ValueError(f"views must be 1..{len(VIEW_NAMES)}, got {views}")
         self.views = views
+        self.lm = lm if isinstance(lm, CharLM) or lm is None else CharLM.load(lm)
         path = Path(model_path)
         self._session, meta = open_session(path, threads)
         self.info = ModelInfo.from_metadata(meta, source=str(path))
@@ -60,14 +69,20 @@ class Recognizer:
                 f"{path}: output has {classes} classes but the charset has "
                 f"{len(self.info.charset)} characters (+1 blank)"
             )
+        if self.lm is not None and self.lm.charset != self.info.charset:
+            raise ModelError(
+                f"{path}: the language model's charset is not the model's (set "
+                "model.language_model: null, or --no-lm, to read without one)"
+            )
         log.info(
-            "model %s version %s: %d characters, height %d, %d thread(s), %d view(s) a line",
+            "model %s version %s: %d characters, height %d, %d thread(s), %d view(s) a line, %s",
             path.name,
             self.info.version,
             len(self.info.charset),
             self.info.height,
             threads,
             views,
+            f"language model of {len(self.lm)} n-grams" if self.lm else "no language model",
         )
 
     def mask(self, allowed: str | None) -> np.ndarray | None:
@@ -104,7 +119,7 @@ class Recognizer:
         character positions are given in frames of the line as prepared, whichever view won.
         """
         if self.views == 1:
-            return self._batched(lines, masks, max_columns)
+            return [self._settle(r) for r in self._batched(lines, masks, max_columns)]
         views: list[np.ndarray] = []
         maps: list[tuple[float, float]] = []
         owner: list[int] = []
@@ -114,17 +129,30 @@ class Recognizer:
                 maps.append(mapping)
                 owner.append(i)
         view_masks = [masks[i] for i in owner] if masks else None
-        best: list[ctc.Decoded | None] = [None] * len(lines)
-        step = self.info.downsample
-        for i, (offset, scale), d in zip(
+        best: list[tuple[_Read, tuple[float, float]] | None] = [None] * len(lines)
+        for i, mapping, read in zip(
             owner, maps, self._batched(views, view_masks, max_columns), strict=True
         ):
             current = best[i]
-            if current is None or d.confidence > current.confidence:
-                # column in the view = (column in the line + offset) * scale
-                positions = tuple((p * step / scale - offset) / step for p in d.positions)
-                best[i] = ctc.Decoded(d.text, d.confidence, d.char_confidences, positions)
-        return [d for d in best if d is not None]
+            if current is None or read.greedy.confidence > current[0].greedy.confidence:
+                best[i] = (read, mapping)
+        step = self.info.downsample
+        out = []
+        for chosen in best:
+            assert chosen is not None
+            (read, (offset, scale)) = chosen
+            d = self._settle(read)
+            # column in the view = (column in the line + offset) * scale
+            positions = tuple((p * step / scale - offset) / step for p in d.positions)
+            out.append(ctc.Decoded(d.text, d.confidence, d.char_confidences, positions))
+        return out
+
+    def _settle(self, read: _Read) -> ctc.Decoded:
+        """The final reading of the chosen view: its unsure parts settled by the language
+        model, when there is one (only the winning view is rescored: a third of the work)."""
+        if self.lm is None:
+            return read.greedy
+        return ctc.rescore(read.logits, self.info.charset, self.lm, read.mask)
 
     def _views(self, line: np.ndarray) -> list[tuple[np.ndarray, tuple[float, float]]]:
         """The first `self.views` views of a prepared line, each with (offset, scale): a column
@@ -157,14 +185,14 @@ class Recognizer:
         lines: Sequence[np.ndarray],
         masks: Sequence[np.ndarray | None] | None,
         max_columns: int,
-    ) -> list[ctc.Decoded]:
-        """One reading per line, in model calls of similar widths (results in order).
+    ) -> list[_Read]:
+        """One greedy reading per line, in model calls of similar widths (results in order).
 
         One model call takes lines of similar width, at most `max_columns` columns of padded
         width in all, so a frame with many long lines does not make one huge batch: memory
         stays bounded whatever the frame holds.
         """
-        results: list[ctc.Decoded | None] = [None] * len(lines)
+        results: list[_Read | None] = [None] * len(lines)
         for group in width_groups([line.shape[1] for line in lines], max_columns):
             decoded = self._run(
                 [lines[i] for i in group], [masks[i] if masks else None for i in group]
@@ -173,19 +201,25 @@ class Recognizer:
                 results[i] = d
         return [r for r in results if r is not None]
 
-    def _run(
-        self, lines: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
-    ) -> list[ctc.Decoded]:
+    def _run(self, lines: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]) -> list[_Read]:
         """One model call on one batch of lines."""
         info = self.info
         batch = preprocess.batch_lines(lines, info.width_multiple, info.mean, info.std)
         (logits,) = self._session.run(None, {self._input_name: batch})  # [n, t, classes]
-        return [
-            ctc.greedy_decode(
-                logits[i], info.charset, masks[i], -(-line.shape[1] // info.downsample)
-            )
-            for i, line in enumerate(lines)
-        ]
+        out = []
+        for i, line in enumerate(lines):
+            own = logits[i, : -(-line.shape[1] // info.downsample)]  # the line's frames, no padding
+            out.append(_Read(ctc.greedy_decode(own, info.charset, masks[i]), own, masks[i]))
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Read:
+    """One view's greedy reading, with what rescoring it needs."""
+
+    greedy: ctc.Decoded
+    logits: np.ndarray  # [frames of the line, classes]
+    mask: np.ndarray | None
 
 
 def width_groups(widths: Sequence[int], max_columns: int) -> list[list[int]]:

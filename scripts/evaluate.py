@@ -64,6 +64,7 @@ class SystemSpec:
     model: str = ""
     psm: int = 0
     views: int = 1  # ours: views of each line (edge_ocr.recognizer.VIEW_NAMES)
+    lm: str = ""  # ours: the character language model file ("": greedy readings)
 
 
 @dataclass(frozen=True)
@@ -93,20 +94,21 @@ class OurReader:
 
     rusage_who = resource.RUSAGE_SELF
 
-    def __init__(self, model: str, threads: int, views: int) -> None:
+    def __init__(self, model: str, threads: int, views: int, lm: str = "") -> None:
         from edge_ocr.memory import release_freed_memory
         from edge_ocr.recognizer import VIEW_NAMES, Recognizer
 
         release_freed_memory()  # set up as the daemon and the CLI set themselves up
 
-        self._recognizer = Recognizer(model, threads, views)
+        self._recognizer = Recognizer(model, threads, views, lm or None)
         info = self._recognizer.info
-        self.model_bytes = Path(model).stat().st_size
+        self.model_bytes = Path(model).stat().st_size + (Path(lm).stat().st_size if lm else 0)
         self.version = f"{info.name} {info.version}"
         self.description = (
             f"edge-ocr Recognizer, {Path(model).name}, height {info.height}, "
             f"{len(info.charset)} characters, {views} view(s) a line "
             f"({', '.join(VIEW_NAMES[:views])}; the most confident reading kept)"
+            + (f", unsure characters settled by {Path(lm).name}" if lm else ", greedy")
         )
 
     def read(self, image: np.ndarray) -> str:
@@ -212,7 +214,7 @@ class RapidOcrReader:
 def open_reader(spec: SystemSpec, threads: int) -> Reader:
     """Load the system `spec` names; its libraries are imported only here, in the worker."""
     if spec.kind == "ours":
-        return OurReader(spec.model, threads, spec.views)
+        return OurReader(spec.model, threads, spec.views, spec.lm)
     if spec.kind == "tesseract":
         return TesseractReader(spec.psm, threads)
     if spec.kind == "tesseract-cli":
@@ -362,17 +364,35 @@ def expand_peers(peers: str, tesserocr_available: bool) -> list[SystemSpec]:
     return specs
 
 
-def model_specs(models: Sequence[str], views: Sequence[int] = (3,)) -> list[SystemSpec]:
+def parse_readings(value: str) -> list[tuple[int, bool]]:
+    """A --views value: comma list of view counts, each with "+lm" to use the language model
+    (e.g. "1,3,3+lm")."""
+    out = []
+    for item in (v.strip() for v in value.split(",")):
+        count, plus, rest = item.partition("+")
+        if not count.isdigit() or (plus and rest != "lm"):
+            raise argparse.ArgumentTypeError(f"{item!r}: a view count, optionally +lm")
+        out.append((int(count), bool(plus)))
+    return out
+
+
+def model_specs(
+    models: Sequence[str], views: Sequence[tuple[int, bool]] = ((3, False),), lm: str = ""
+) -> list[SystemSpec]:
     """Our models as systems, named by file stem (by path where two stems collide), each read
-    with every count in `views` (the name says which when there are several)."""
+    in every way `views` gives: (view count, with the language model `lm`); the name says
+    which when there are several."""
     paths = [Path(m).resolve() for m in models]
     stems = [p.stem for p in paths]
     specs = []
     for m, path, stem in zip(models, paths, stems, strict=True):
         name = stem if stems.count(stem) == 1 else str(Path(m))
-        for v in views:
-            label = name if len(views) == 1 else f"{name} x{v}"
-            specs.append(SystemSpec(label, "ours", model=str(path), views=v))
+        for v, with_lm in views:
+            label = name if len(views) == 1 else f"{name} x{v}" + ("+lm" if with_lm else "")
+            if with_lm and not lm:
+                raise ValueError("+lm needs a language model file")
+            model_lm = str(Path(lm).resolve()) if with_lm else ""
+            specs.append(SystemSpec(label, "ours", model=str(path), views=v, lm=model_lm))
     return specs
 
 
@@ -598,9 +618,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--views",
-        type=lambda s: [int(v) for v in s.split(",")],
-        default=[3],
-        help="views of each line our models read, comma list: a row per count (default 3)",
+        type=parse_readings,
+        default=[(3, True)],
+        help="how our models read each line, comma list of view counts, +lm to settle unsure "
+        "characters with the language model: a row per item (default 3+lm, the daemon's way)",
+    )
+    parser.add_argument(
+        "--lm",
+        type=Path,
+        default=None,
+        help="the character language model for +lm (default: the shipped one)",
     )
     parser.add_argument("--limit", type=int, default=None, help="first N lines of each set")
     parser.add_argument("--threads", type=int, default=1, help="threads per system (default 1)")
@@ -621,10 +648,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from importlib.util import find_spec
 
+    from edge_ocr.charlm import default_lm_path
+
     try:
-        systems = model_specs(args.model, args.views) + expand_peers(
-            args.peers, find_spec("tesserocr") is not None
-        )
+        systems = model_specs(
+            args.model, args.views, str(args.lm or default_lm_path())
+        ) + expand_peers(args.peers, find_spec("tesserocr") is not None)
         sets = resolve_sets(args.sets, args.set, args.data, args.synth_dir)
     except ValueError as err:
         log.error("%s", err)

@@ -195,18 +195,21 @@ class OurFrameReader:
 
     def __init__(self, system: FrameSystem, threads: int) -> None:
         from edge_ocr import detect
+        from edge_ocr.charlm import default_lm_path
         from edge_ocr.memory import release_freed_memory
         from edge_ocr.recognizer import Recognizer
 
         release_freed_memory()  # set up as the daemon and the CLI set themselves up
 
         rec_path = Path(system.rec_model)
-        self._recognizer = Recognizer(rec_path, threads=threads)
-        self.model_bytes = rec_path.stat().st_size
+        lm_path = default_lm_path()  # the daemon's default reading: views and language model
+        self._recognizer = Recognizer(rec_path, threads=threads, lm=lm_path)
+        self.model_bytes = rec_path.stat().st_size + lm_path.stat().st_size
         info = self._recognizer.info
         recognizer = (
             f"Recognizer {rec_path.name} ({info.name} {info.version}, "
-            f"{self._recognizer.views} views a line)"
+            f"{self._recognizer.views} views a line, unsure characters settled by "
+            f"{lm_path.name})"
         )
         self._detector: Any
         if system.kind == "ours":

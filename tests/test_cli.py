@@ -193,6 +193,20 @@ def test_read_detect_on_an_empty_frame_reads_no_lines(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["lines"] == []
 
 
+def test_read_settles_unsure_characters_unless_told_not_to(tmp_path: Path) -> None:
+    """read uses the shipped language model; --no-lm reads greedily (the same on clear print);
+    a language model that is not there fails the start with exit 3, naming the file."""
+    image = write_image(tmp_path / "a.png", draw("Indoor use only"))
+    with_lm = edge_ocr("read", "--json", str(image))
+    without = edge_ocr("read", "--json", "--no-lm", str(image))
+    assert with_lm.returncode == without.returncode == 0, with_lm.stderr + without.stderr
+    assert json.loads(with_lm.stdout)["text"] == json.loads(without.stdout)["text"]
+    missing = edge_ocr("read", "--lm", str(tmp_path / "nope.npz"), str(image))
+    assert missing.returncode == 3 and "nope.npz" in missing.stderr
+    both = edge_ocr("read", "--lm", "x.npz", "--no-lm", str(image))
+    assert both.returncode == 2
+
+
 def test_read_detector_without_detect_is_a_usage_error(tmp_path: Path) -> None:
     """--detector or --max-side alone is refused with exit 2, naming the option."""
     image = write_image(tmp_path / "a.png", draw("A"))

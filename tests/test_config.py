@@ -68,6 +68,20 @@ def test_out_of_range_value_names_key(write: Any) -> None:
     assert "capture.queue_size: must be an integer between 1 and 100, got 0" in msg
 
 
+def test_language_model_defaults_to_the_shipped_one_and_null_turns_it_off(
+    write: Any, model_file: Path, tmp_path: Path
+) -> None:
+    """model.language_model: the shipped model unless set; null reads without one; a path
+    that is not there names the key."""
+    from edge_ocr.charlm import default_lm_path
+
+    assert config.load(write({}), environ={}).model.language_model == default_lm_path()
+    off = write({"model": {"path": str(model_file), "language_model": None}})
+    assert config.load(off, environ={}).model.language_model is None
+    missing = write({"model": {"path": str(model_file), "language_model": "nope.npz"}})
+    assert "model.language_model: file not found" in problems(missing)
+
+
 def test_views_outside_one_to_three_names_key(write: Any) -> None:
     """model.views is how many views of a line are read: 1, 2 or 3."""
     msg = problems(write({"model": {"views": 4}}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from scripts.evaluate import (
     SystemSpec,
     expand_peers,
     model_specs,
+    parse_readings,
     render_markdown,
     resolve_sets,
     speed_ratios,
@@ -78,6 +80,15 @@ def test_model_specs_name_by_stem_unless_stems_collide(tmp_path: Path) -> None:
     specs = model_specs(["models/a.onnx", "models/b.onnx", "runs/x/b.onnx"])
     assert [s.name for s in specs] == ["a", "models/b.onnx", "runs/x/b.onnx"]
     assert all(s.kind == "ours" and Path(s.model).is_absolute() for s in specs)
+
+
+def test_each_way_of_reading_is_a_row_of_its_own(tmp_path: Path) -> None:
+    """--views 1,3+lm reads each model once per item; only +lm rows use the language model."""
+    lm = tmp_path / "lm.npz"
+    specs = model_specs(["models/a.onnx"], parse_readings("1,3+lm"), str(lm))
+    assert [(s.name, s.views, s.lm) for s in specs] == [("a x1", 1, ""), ("a x3+lm", 3, str(lm))]
+    with pytest.raises(argparse.ArgumentTypeError, match="optionally"):
+        parse_readings("3+lx")
 
 
 def _labelled_folder(folder: Path, words: list[str]) -> Path:
@@ -251,6 +262,8 @@ def test_evaluate_runs_our_model_in_a_worker_and_writes_reports(tmp_path: Path) 
             str(model),
             "--peers",
             "none",
+            "--views",
+            "3",  # its own charset: no language model
             "--set",
             f"words={folder}",
             "--out",

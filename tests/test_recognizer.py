@@ -72,3 +72,23 @@ def test_several_views_keep_the_most_confident_reading() -> None:
         assert one.recognize([image])[0].text == alone[0].text
     with pytest.raises(ValueError, match="views must be 1..3"):
         Recognizer(default_model_path(), views=4)
+
+
+def test_the_language_model_settles_unsure_reads_and_must_share_the_charset() -> None:
+    """With the shipped language model a line is read at least as well as greedily (a clear
+    print reads the same); a model over another charset is refused at start."""
+    import pytest
+
+    from edge_ocr.charlm import CharLM, default_lm_path
+    from edge_ocr.errors import ModelError
+    from scripts.charlm import build, count_ngrams
+
+    greedy = Recognizer(default_model_path())
+    settled = Recognizer(default_model_path(), lm=default_lm_path())
+    for word in ["Indoor use only", "SN 0815-4711", "230V~ 50Hz"]:
+        image = draw(word, height=24)
+        assert settled.recognize([image])[0].text == greedy.recognize([image])[0].text
+    other = build(count_ngrams(["abc"] * 3, "abc", 2), "abc", 1, {})
+    with pytest.raises(ModelError, match="charset"):
+        Recognizer(default_model_path(), lm=other)
+    assert isinstance(settled.lm, CharLM)
