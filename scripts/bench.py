@@ -367,12 +367,14 @@ def peer_specs() -> list[Any]:
 
 def bench_line(model: Path, synth: Path, sizes: Sizes, work: Path) -> dict[str, Any]:
     """Per-line latency with one thread, through scripts.evaluate's per-system workers."""
+    from edge_ocr.charlm import default_lm_path
     from scripts.evaluate import EvalSet, model_specs, run_worker
 
     jobs = work / "line-jobs"
     jobs.mkdir()
     results = []
-    for spec in model_specs([str(model)]) + peer_specs():
+    ours = model_specs([str(model)], [(3, True)], str(default_lm_path()))  # the daemon's way
+    for spec in ours + peer_specs():
         log.info("line latency: %s", spec.name)
         r = run_worker(spec, EvalSet("synth", str(synth)), sizes.line_images, 1, jobs)
         r.pop("predictions", None)

@@ -39,6 +39,9 @@ $PY -m scripts.export --ckpt "$RUN-slim3/last.pt" --out models/latin_crnn --vers
     --weights --provenance "scripts/reproduce-model.sh: parent $STEPS steps, pruned -41% params \
 -43% MACs, trained $FINETUNE_STEPS + $MORE_STEPS + $THIRD_STEPS steps more; generated data only"
 rm -f models/latin_crnn_fp32.onnx
+# 6. The character language model that settles unsure readings: n-grams of 1M generated label
+#    lines and word-list phrases, the recognizer's own training text (about 2 min).
+$PY -m scripts.charlm --out models/latin_charlm.npz
 $PY -m scripts.export --ckpt "$RUN/last.pt" --out "$RUN/latin_crnn_parent" --version 0.1.0
 echo "evaluate with: $PY -m scripts.evaluate --model models/latin_crnn_int8.onnx" \
      "--model $RUN/latin_crnn_parent_int8.onnx --model $RUN/latin_crnn_parent_fp32.onnx"
