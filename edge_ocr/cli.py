@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="with --detect: frames larger than this many px are scaled down to it before "
-        "detection (default: 1280; smaller is faster, larger finds smaller text)",
+        "detection (default: the detector's own, 640; larger finds smaller text, slower)",
     )
 
     batch = sub.add_parser("batch", help="read every image of a folder (a backlog), on all cores")

@@ -245,12 +245,6 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
     return [m[3] for row in rows for m in sorted(row, key=lambda m: m[0])]
 
 
-# Frames larger than this are scaled down to it before detection (`Detector`'s default max_side).
-# Chosen on generated validation scenes (docs/detection.md): frames of 1280-1920 px with small
-# text read 67.8% of words at 1280 against 53.2% at 640 (scaled to the model's own side).
-DEFAULT_MAX_SIDE = 1280
-
-
 def detection_side(width: int, height: int, max_side: int, model_side: int) -> int:
     """The longest side a frame is detected at: its own, at most `max_side` (cost), at least
     the `model_side` the model was trained at (text in a smaller frame is scaled up to the sizes
@@ -313,7 +307,10 @@ class Detector:
         self._session, meta = open_session(path, threads, "detector model")
         self.info = DetectorInfo.from_metadata(meta, source=str(path))
         self.path = path
-        self.max_side = int(max_side or max(DEFAULT_MAX_SIDE, self.info.max_side))
+        # Default: the side the model was trained at. Larger (1280 for 1920x1080 frames) finds
+        # text a few pixels high once scaled to 640, but loses some large text and precision on
+        # real photos, and costs 4x the pixels (docs/detection.md: ours@1280).
+        self.max_side = int(max_side or self.info.max_side)
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise ModelError(f"{path}: expected one input of shape [1, 1, h, w]")

@@ -37,6 +37,8 @@ MAX_BATCH_COLUMNS = 4096
 # validation set (docs/eval.md has what each count costs and gains).
 MARGIN_VIEW = 0.12
 WIDE_VIEW = 1.35
+# A line whose every character the first view reads at least this sure of is not read again.
+SURE_VIEW = 0.95
 
 
 class Recognizer:
@@ -118,29 +120,29 @@ class Recognizer:
         Each line is read in `self.views` views and the most confident reading is kept; its
         character positions are given in frames of the line as prepared, whichever view won.
         """
-        if self.views == 1:
-            return [self._settle(r) for r in self._batched(lines, masks, max_columns)]
-        views: list[np.ndarray] = []
-        maps: list[tuple[float, float]] = []
-        owner: list[int] = []
-        for i, line in enumerate(lines):
-            for view, mapping in self._views(line):
-                views.append(view)
-                maps.append(mapping)
-                owner.append(i)
-        view_masks = [masks[i] for i in owner] if masks else None
-        best: list[tuple[_Read, tuple[float, float]] | None] = [None] * len(lines)
-        for i, mapping, read in zip(
-            owner, maps, self._batched(views, view_masks, max_columns), strict=True
-        ):
-            current = best[i]
-            if current is None or read.greedy.confidence > current[0].greedy.confidence:
-                best[i] = (read, mapping)
+        # The line as prepared first; only lines it reads unsure of get the other views.
+        first = self._batched(lines, masks, max_columns)
+        best = [(read, (0.0, 1.0)) for read in first]
+        if self.views > 1:
+            views: list[np.ndarray] = []
+            maps: list[tuple[float, float]] = []
+            owner: list[int] = []
+            for i, read in enumerate(first):
+                if read.greedy.text and min(read.greedy.char_confidences) >= SURE_VIEW:
+                    continue
+                for view, mapping in self._views(lines[i])[1:]:
+                    views.append(view)
+                    maps.append(mapping)
+                    owner.append(i)
+            view_masks = [masks[i] for i in owner] if masks else None
+            for i, mapping, read in zip(
+                owner, maps, self._batched(views, view_masks, max_columns), strict=True
+            ):
+                if read.greedy.confidence > best[i][0].greedy.confidence:
+                    best[i] = (read, mapping)
         step = self.info.downsample
         out = []
-        for chosen in best:
-            assert chosen is not None
-            (read, (offset, scale)) = chosen
+        for read, (offset, scale) in best:
             d = self._settle(read)
             # column in the view = (column in the line + offset) * scale
             positions = tuple((p * step / scale - offset) / step for p in d.positions)

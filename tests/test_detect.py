@@ -112,27 +112,28 @@ def test_max_side_sets_the_network_input() -> None:
 
 
 def test_frames_are_detected_at_their_own_size_up_to_max_side(detector: Detector) -> None:
-    """A large frame is scaled down only to the default 1280 px; a frame between the model's
-    640 and that keeps its size; a small one is scaled up to 640."""
-    assert detector.max_side == 1280
-    assert detector.prepare(np.zeros((1080, 1920, 3), np.uint8)).shape == (1, 1, 704, 1280)
-    assert detector.prepare(np.zeros((768, 1024, 3), np.uint8)).shape == (1, 1, 768, 1024)
-    assert detector.prepare(np.zeros((240, 320, 3), np.uint8)).shape == (1, 1, 480, 640)
+    """By default every frame is detected at the model's 640 px; with max_side 1280 a large
+    frame is scaled down only to 1280, a frame between 640 and that keeps its size, and a
+    small one is still scaled up to 640."""
+    assert detector.max_side == 640
+    assert detector.prepare(np.zeros((1080, 1920, 3), np.uint8)).shape == (1, 1, 352, 640)
+    far = Detector(default_detector_path(), max_side=1280)
+    assert far.prepare(np.zeros((1080, 1920, 3), np.uint8)).shape == (1, 1, 704, 1280)
+    assert far.prepare(np.zeros((768, 1024, 3), np.uint8)).shape == (1, 1, 768, 1024)
+    assert far.prepare(np.zeros((240, 320, 3), np.uint8)).shape == (1, 1, 480, 640)
 
 
-def test_small_text_in_a_large_frame_is_read_at_the_default_max_side(
-    detector: Detector,
-) -> None:
+def test_small_text_in_a_large_frame_is_read_with_max_side_1280(detector: Detector) -> None:
     """Lines 7 px high in a 1920x1080 frame are lost when the frame is scaled to 640 px (2 px
-    of text), and found and read at the default max_side."""
+    of text, the default), and found and read with max_side 1280."""
     from edge_ocr.lines import read_lines
     from edge_ocr.recognizer import Recognizer
 
     frame = draw_small_print()
     recognizer = Recognizer(REPO / "models" / "latin_crnn_int8.onnx")
-    assert [line.text for line in read_lines(frame, detector, recognizer)] == list(SMALL_PRINT)
-    at_640 = Detector(default_detector_path(), max_side=640)
-    assert read_lines(frame, at_640, recognizer) == []
+    assert read_lines(frame, detector, recognizer) == []
+    far = Detector(default_detector_path(), max_side=1280)
+    assert [line.text for line in read_lines(frame, far, recognizer)] == list(SMALL_PRINT)
 
 
 def test_missing_model_is_a_model_error(tmp_path: Path) -> None:
