@@ -59,8 +59,16 @@ class CharLM:
         if order * np.log(self.base) >= np.log(2**63):
             raise ValueError(f"order {order} over {len(charset)} characters overflows int64 keys")
         self._ids = {ch: i + 1 for i, ch in enumerate(charset)}
-        self._grams = [(np.asarray(k, np.int64), np.asarray(v, np.float32)) for k, v in grams]
-        self._contexts = [(np.asarray(k, np.int64), np.asarray(v, np.float32)) for k, v in contexts]
+        # Compact in memory (the daemon's budget): keys of up to four characters fit uint32,
+        # log values keep three significant digits in float16.
+        self._grams = [
+            (_compact_keys(k, n, self.base), np.asarray(v, np.float16))
+            for n, (k, v) in enumerate(grams, start=1)
+        ]
+        self._contexts = [
+            (_compact_keys(k, n - 1, self.base), np.asarray(v, np.float16))
+            for n, (k, v) in enumerate(contexts, start=1)
+        ]
         self.meta = dict(meta or {})
 
     # -- files --------------------------------------------------------------------------------
@@ -78,10 +86,10 @@ class CharLM:
                     raise ModelError(f"{path}: not an {FORMAT} file")
                 order = int(meta["order"])
                 grams = [
-                    (np.cumsum(z[f"gram{n}_keys"]), z[f"gram{n}_logp"]) for n in range(1, order + 1)
+                    (_undiff(z[f"gram{n}_keys"]), z[f"gram{n}_logp"]) for n in range(1, order + 1)
                 ]
                 contexts = [
-                    (np.cumsum(z[f"ctx{n}_keys"]), z[f"ctx{n}_logw"]) for n in range(1, order + 1)
+                    (_undiff(z[f"ctx{n}_keys"]), z[f"ctx{n}_logw"]) for n in range(1, order + 1)
                 ]
                 return cls(str(meta["charset"]), order, grams, contexts, meta)
         except ModelError:
@@ -99,7 +107,7 @@ class CharLM:
                 (f"gram{n}", self._grams[n - 1]),
                 (f"ctx{n}", self._contexts[n - 1]),
             ):
-                arrays[f"{name}_keys"] = np.diff(keys, prepend=np.int64(0))
+                arrays[f"{name}_keys"] = np.diff(keys.astype(np.int64), prepend=np.int64(0))
                 arrays[f"{name}_{'logp' if name.startswith('gram') else 'logw'}"] = values.astype(
                     np.float16
                 )
@@ -133,8 +141,8 @@ class CharLM:
         total = np.zeros(m)
         done = np.zeros(m, bool)
         for n in range(self.order, 0, -1):
-            gram = _keys(windows[:, self.order - n :], self.base)
             keys, values = self._grams[n - 1]
+            gram = _keys(windows[:, self.order - n :], self.base).astype(keys.dtype)
             hit = ~done & _member(keys, gram)
             if hit.any():
                 total[hit] += values[np.searchsorted(keys, gram[hit])]
@@ -142,14 +150,25 @@ class CharLM:
             if n == 1 or done.all():
                 break
             # Not seen with this context: back off with the context's weight, if it has one.
-            context = _keys(windows[:, self.order - n : -1], self.base)
             ckeys, weights = self._contexts[n - 1]
+            context = _keys(windows[:, self.order - n : -1], self.base).astype(ckeys.dtype)
             seen = ~done & _member(ckeys, context)
             if seen.any():
                 total[seen] += weights[np.searchsorted(ckeys, context[seen])]
         # A character the unigrams lack (none, in a model built over its charset) costs a lot.
         total[~done] += -30.0
         return total
+
+
+def _undiff(diffs: np.ndarray) -> np.ndarray:
+    """Sorted keys back from their differences, in place (no second copy at load)."""
+    return np.cumsum(diffs, out=diffs)
+
+
+def _compact_keys(keys: np.ndarray, length: int, base: int) -> np.ndarray:
+    """Keys of `length` characters as uint32 when every such key fits, else int64."""
+    small = base**length < 2**32
+    return np.asarray(keys).astype(np.uint32 if small else np.int64, copy=False)
 
 
 def _keys(ids: np.ndarray, base: int) -> np.ndarray:

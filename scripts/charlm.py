@@ -1,7 +1,7 @@
 """Builds the character n-gram model the recognizer rescores its unsure readings with.
 
     python -m scripts.charlm --out models/latin_charlm.npz [--lines 1000000] [--order 5] \
-        [--min-count 2] [--seed 8080] [--charset scripts/charsets/latin.txt]
+        [--min-count 10] [--seed 8080] [--charset scripts/charsets/latin.txt]
 
 The text is the recognizer's own training text, drawn by `scripts.synthlib.content.TextSource`
 the way `scripts.synth` draws it for the mixed kind: half label/nameplate lines from the
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the .npz to write")
     parser.add_argument("--lines", type=int, default=1_000_000, help="generated lines to count")
     parser.add_argument("--order", type=int, default=5, help="n of the n-grams (2..8)")
-    parser.add_argument("--min-count", type=int, default=2, help="drop rarer n-grams (n >= 2)")
+    parser.add_argument("--min-count", type=int, default=10, help="drop rarer n-grams (n >= 2)")
     parser.add_argument("--seed", type=int, default=8080)
     args = parser.parse_args(argv)
     if not 2 <= args.order <= 8:
