@@ -75,23 +75,33 @@ def greedy_decode(
 
 def _greedy(probs: np.ndarray, charset: str) -> Decoded:
     """The best path of probabilities [t, classes], collapsed (see greedy_decode)."""
+    classes, firsts, _, peaks = _runs(probs)
+    return _reading(classes.tolist(), peaks.tolist(), firsts.tolist(), charset)
+
+
+def _reading(classes: list[int], confs: list[float], frames: list[int], charset: str) -> Decoded:
+    """A Decoded from its characters' classes, peak probabilities and first frames."""
+    return Decoded(
+        "".join(charset[c - 1] for c in classes),
+        float(np.mean(confs)) if confs else 0.0,
+        tuple(round(c, 4) for c in confs),
+        tuple(frames),
+    )
+
+
+def _runs(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The best path's characters: each run of one non-blank class, as arrays of its class,
+    first frame, the frame after it, and its peak probability."""
     best = probs.argmax(axis=-1)
+    if len(best) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, np.zeros(0, probs.dtype)
     best_p = probs[np.arange(len(best)), best]
-    chars: list[str] = []
-    confs: list[float] = []
-    frames: list[int] = []
-    prev = 0
-    for t, (cls, p) in enumerate(zip(best.tolist(), best_p.tolist(), strict=True)):
-        if cls != 0:
-            if cls != prev:
-                chars.append(charset[cls - 1])
-                confs.append(p)
-                frames.append(t)
-            elif p > confs[-1]:
-                confs[-1] = p
-        prev = cls
-    confidence = float(np.mean(confs)) if confs else 0.0
-    return Decoded("".join(chars), confidence, tuple(round(c, 4) for c in confs), tuple(frames))
+    starts = np.flatnonzero(np.concatenate(([True], best[1:] != best[:-1])))
+    ends = np.append(starts[1:], len(best))
+    peaks = np.maximum.reduceat(best_p, starts)
+    keep = best[starts] != 0
+    return best[starts][keep], starts[keep], ends[keep], peaks[keep]
 
 
 # -- rescoring with a language model ------------------------------------------------------------
@@ -129,6 +139,7 @@ class Rescoring:
 class _Segment:
     cls: int  # class id (1.. = charset index + 1)
     first: int  # first frame
+    end: int  # the frame after its run
     conf: float  # peak probability
 
 
@@ -188,31 +199,17 @@ def rescore(
 
 
 def _segments(probs: np.ndarray) -> list[_Segment]:
-    """The greedy path's characters: class, first frame, peak probability."""
-    best = probs.argmax(axis=-1)
-    best_p = probs[np.arange(len(best)), best]
-    out: list[_Segment] = []
-    prev = 0
-    for t, (cls, p) in enumerate(zip(best.tolist(), best_p.tolist(), strict=True)):
-        if cls != 0:
-            if cls != prev:
-                out.append(_Segment(cls, t, p))
-            elif p > out[-1].conf:
-                out[-1] = _Segment(cls, out[-1].first, p)
-        prev = cls
-    return out
+    """The greedy path's characters (`_runs`) as segments to edit."""
+    return [_Segment(*run) for run in zip(*(a.tolist() for a in _runs(probs)), strict=True)]
 
 
 def _sites(probs: np.ndarray, segments: list[_Segment], settings: Rescoring) -> list[_Site]:
     """The edits worth weighing: unsure characters and faint gaps, the likeliest first."""
     sites = []
-    best = probs.argmax(axis=-1)
     for i, seg in enumerate(segments):
         if seg.conf >= settings.unsure:
             continue
-        span = np.flatnonzero(best[seg.first :] != seg.cls)
-        end = seg.first + (int(span[0]) if span.size else len(best) - seg.first)
-        peak = seg.first + int(np.argmax(probs[seg.first : end, seg.cls]))
+        peak = seg.first + int(np.argmax(probs[seg.first : seg.end, seg.cls]))
         p = probs[peak]
         options = []
         for cls in np.argsort(-p)[: settings.alternatives + 1].tolist():
@@ -222,8 +219,8 @@ def _sites(probs: np.ndarray, segments: list[_Segment], settings: Rescoring) -> 
             sites.append(_Site(i, False, tuple(options[: settings.alternatives])))
     # Gaps: the blank frames before each character and after the last.
     for i in range(len(segments) + 1):
-        lo = 0 if i == 0 else _end(best, segments[i - 1])
-        hi = segments[i].first if i < len(segments) else len(best)
+        lo = 0 if i == 0 else segments[i - 1].end
+        hi = segments[i].first if i < len(segments) else len(probs)
         if hi <= lo:
             continue
         gap = probs[lo:hi, 1:]
@@ -234,14 +231,6 @@ def _sites(probs: np.ndarray, segments: list[_Segment], settings: Rescoring) -> 
             sites.append(_Site(i, True, ((cls, lo + t, p, math.log(p / max(blank, 1e-9))),)))
     sites.sort(key=lambda s: -max(o[3] for o in s.options))
     return sites[: settings.sites]
-
-
-def _end(best: np.ndarray, seg: _Segment) -> int:
-    """The frame after a segment's run of its class."""
-    t = seg.first
-    while t < len(best) and best[t] == seg.cls:
-        t += 1
-    return t
 
 
 def _edited(
@@ -278,10 +267,6 @@ def _decoded(
     charset: str,
 ) -> Decoded:
     chars = _edited(segments, chosen)
-    confs = [p for _, _, p in chars]
-    return Decoded(
-        "".join(charset[cls - 1] for cls, _, _ in chars),
-        float(np.mean(confs)) if confs else 0.0,
-        tuple(round(c, 4) for c in confs),
-        tuple(frame for _, frame, _ in chars),
-    )
+    classes = [cls for cls, _, _ in chars]
+    frames = [frame for _, frame, _ in chars]
+    return _reading(classes, [p for _, _, p in chars], frames, charset)
