@@ -103,14 +103,12 @@ class CharLM:
         meta = {**self.meta, "format": FORMAT, "order": self.order, "charset": self.charset}
         arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta, ensure_ascii=False))}
         for n in range(1, self.order + 1):
-            for name, (keys, values) in (
-                (f"gram{n}", self._grams[n - 1]),
-                (f"ctx{n}", self._contexts[n - 1]),
+            for keys_name, values_name, (keys, values) in (
+                (f"gram{n}_keys", f"gram{n}_logp", self._grams[n - 1]),
+                (f"ctx{n}_keys", f"ctx{n}_logw", self._contexts[n - 1]),
             ):
-                arrays[f"{name}_keys"] = np.diff(keys.astype(np.int64), prepend=np.int64(0))
-                arrays[f"{name}_{'logp' if name.startswith('gram') else 'logw'}"] = values.astype(
-                    np.float16
-                )
+                arrays[keys_name] = np.diff(keys.astype(np.int64), prepend=np.int64(0))
+                arrays[values_name] = values  # float16 already
         with open(path, "wb") as fh:
             np.savez_compressed(fh, **arrays)
 

@@ -279,10 +279,11 @@ def _read(args: argparse.Namespace) -> int:
         raise ConfigError(f"--allowed: {err}") from err
     detector = None
     if args.detect:
-        from edge_ocr.detect import Detector
+        from edge_ocr.detect import MAX_SIDE_RANGE, Detector
 
-        if args.max_side is not None and not 64 <= args.max_side <= 4096:
-            raise ConfigError(f"--max-side: must be 64..4096, got {args.max_side}")
+        low, high = MAX_SIDE_RANGE
+        if args.max_side is not None and not low <= args.max_side <= high:
+            raise ConfigError(f"--max-side: must be {low}..{high}, got {args.max_side}")
         detector = Detector(args.detector, args.threads, args.max_side)
     elif args.detector is not None:
         raise ConfigError("--detector: only with --detect")

@@ -245,6 +245,10 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
     return [m[3] for row in rows for m in sorted(row, key=lambda m: m[0])]
 
 
+# The max_side a Detector may be given, in px (config.py's detect.max_side checks the same).
+MAX_SIDE_RANGE = (64, 4096)
+
+
 def detection_side(width: int, height: int, max_side: int, model_side: int) -> int:
     """The longest side a frame is detected at: its own, at most `max_side` (cost), at least
     the `model_side` the model was trained at (text in a smaller frame is scaled up to the sizes

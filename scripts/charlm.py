@@ -34,18 +34,19 @@ from edge_ocr.charlm import CharLM, _keys
 log = logging.getLogger(__name__)
 
 DISCOUNT = 0.75
-DISPLAY_SHARE = 0.05  # of label lines: seven-segment readings (scripts/synth.py _pick_look)
 
 
 def generated_text(charset: str, lines: int, seed: int) -> Iterable[str]:
     """The recognizer's mixed training text: `lines` lines, reproducible from `seed`."""
+    from scripts.synth import LABEL_SHARE, SEVEN_SEGMENT_SHARE
     from scripts.synthlib.content import TextSource
 
     rng = random.Random(seed)
     source = TextSource(charset, rng)
     for _ in range(lines):
-        if rng.random() < 0.5:
-            yield source.display_reading() if rng.random() < DISPLAY_SHARE else source.line("label")
+        if rng.random() < LABEL_SHARE:
+            seven = rng.random() < SEVEN_SEGMENT_SHARE
+            yield source.display_reading() if seven else source.line("label")
         else:
             yield source.line("words")
 

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from edge_ocr.detect import MAX_SIDE_RANGE
 from edge_ocr.lines import LineReading, split_words
 from edge_ocr.regions import rect_quad
 from edge_ocr.types import Quad
@@ -458,8 +459,9 @@ def plan_systems(names: str, det_model: Path, rec_model: Path) -> list[FrameSyst
             raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEM_CHOICES)}")
         max_side = None
         if at:
-            if not kind.startswith("ours") or not side.isdigit() or not 64 <= int(side) <= 4096:
-                raise ValueError(f"{name!r}: only ours takes @N, a max_side of 64..4096 px")
+            low, high = MAX_SIDE_RANGE
+            if not kind.startswith("ours") or not side.isdigit() or not low <= int(side) <= high:
+                raise ValueError(f"{name!r}: only ours takes @N, a max_side of {low}..{high} px")
             max_side = int(side)
         if kind == "ours":
             systems.append(FrameSystem(name, kind, str(det_model), str(rec_model), max_side))

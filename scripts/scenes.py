@@ -65,6 +65,14 @@ CHUNK = 50  # images drawn by one generator in the CLI
 _ASPECTS = (4 / 3, 4 / 3, 16 / 9, 3 / 2, 1.0, 3 / 4)
 
 
+def check_sizes(sides: tuple[int, int], min_em: float) -> None:
+    """ValueError unless `sides` (least, most longest side of a frame) and `min_em` can be drawn."""
+    if not 64 <= sides[0] <= sides[1]:
+        raise ValueError(f"sides must be 64 <= least <= most, not {sides}")
+    if not 1 <= min_em <= 48:
+        raise ValueError(f"min_em must be 1..48, not {min_em:g}")
+
+
 @dataclass(frozen=True, eq=False)
 class SceneWord:
     """One word of a line: its quad in the frame (float32 [4, 2], clockwise from top-left)."""
@@ -117,10 +125,7 @@ class SceneGenerator:
         at 640 px is too small for it: a set for choosing how large frames are detected)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        if not 64 <= sides[0] <= sides[1]:
-            raise ValueError(f"sides must be 64 <= least <= most, not {sides}")
-        if not 1 <= min_em <= 48:
-            raise ValueError(f"min_em must be 1..48, not {min_em}")
+        check_sizes(sides, min_em)
         self.sides = (int(sides[0]), int(sides[1]))
         self.min_em = float(min_em)
         seed = int(seed) & 0xFFFFFFFFFFFFFFFF
@@ -802,11 +807,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         least, most = (int(v) for v in args.sides.split(","))
     except ValueError:
         parser.error(f"--sides must be two integers LEAST,MOST, not {args.sides!r}")
-    if not 64 <= least <= most:
-        parser.error(f"--sides needs 64 <= LEAST <= MOST, not {args.sides!r}")
-    if not 1 <= args.min_em <= 48:
-        parser.error(f"--min-em must be 1..48, not {args.min_em:g}")
     sides = (least, most)
+    try:
+        check_sizes(sides, args.min_em)
+    except ValueError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with open(args.charset, encoding="utf-8") as fh:
         charset = fh.read().rstrip("\n")

@@ -58,6 +58,8 @@ __all__ = ["KINDS", "LineGenerator", "list_fonts", "load_shard", "write_shard"]
 log = logging.getLogger(__name__)
 
 KINDS = ("mixed", "label", "words")
+LABEL_SHARE = 0.5  # of the mixed kind's lines: label/nameplate lines, the rest words
+SEVEN_SEGMENT_SHARE = 0.05  # of label lines: seven-segment display readings
 # Words in family names that name a member of a design rather than the design itself
 # ("Roboto Condensed", "Inter Display", "Linux Libertine O").
 _WIDTH_OR_WEIGHT = re.compile(r"\b(display|condensed|narrow|medium|light|bold|italic|cn|minus|o)\b")
@@ -126,7 +128,7 @@ class LineGenerator:
         """One sample: a 2-D uint8 image and the text it shows (only charset characters)."""
         r = self._r
         if text is None:
-            is_label = self.kind == "label" or (self.kind == "mixed" and r.random() < 0.5)
+            is_label = self.kind == "label" or (self.kind == "mixed" and r.random() < LABEL_SHARE)
             look = self._pick_look(is_label)
             text = self._pick_text(is_label, look)
         else:
@@ -143,7 +145,7 @@ class LineGenerator:
         r = self._r
         x = r.random()
         if is_label:
-            seven = x < 0.05 and self._seven_segment_ok
+            seven = x < SEVEN_SEGMENT_SHARE and self._seven_segment_ok
             if given is not None:
                 seven = seven and all(ch in SEVEN_SEGMENT or ch in ".:" for ch in given)
             if seven:
