@@ -228,7 +228,9 @@ class LineGenerator:
         if size < 15:
             hard *= 0.5
         bg, fg = effects.gray_pair(r, hard)
-        stamped = r.random() < (0.2 if relief_bias else 0.08)
+        # Relief shows letters by the shading of their edges: at a few pixels a letter it shades
+        # into blobs nobody could read, so tiny text is printed.
+        stamped = r.random() < (0.2 if relief_bias else 0.08) and size >= 15
         if stamped:  # metal plates and cast parts: mid-gray, brushed or grainy
             bg = r.uniform(0.3, 0.8)
             surface = effects.background(text.shape, bg, r, g, metal=True)
@@ -248,7 +250,7 @@ class LineGenerator:
                 surface = effects.outline(surface, all_ink, size, level, r)
             image = effects.print_ink(surface, all_ink, fg, hard, r, g)
         image = effects.lighting(image, hard, r)
-        image = effects.ensure_legible(image, text, 0.16 - 0.08 * hard)
+        image = effects.ensure_legible(image, text, size, 0.16 - 0.08 * hard)
         # A box clipping the top could erase a degree sign or quote, the bottom a period.
         chars = set(ink.text)
         scene = effects.crop(
