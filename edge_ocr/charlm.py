@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -101,7 +102,7 @@ class CharLM:
         """Write the model as one compressed .npz, no pickle: sorted keys as their differences
         (small numbers compress well), log values as float16 (a few MB in all)."""
         meta = {**self.meta, "format": FORMAT, "order": self.order, "charset": self.charset}
-        arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta, ensure_ascii=False))}
+        arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta, ensure_ascii=False))}
         for n in range(1, self.order + 1):
             for keys_name, values_name, (keys, values) in (
                 (f"gram{n}_keys", f"gram{n}_logp", self._grams[n - 1]),

@@ -131,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
         help="with --detect: frames larger than this many px are scaled down to it before "
         "detection (default: the detector's own, 640; larger finds smaller text, slower)",
     )
+    read.add_argument(
+        "--no-zoom",
+        action="store_true",
+        help="with --detect: one detection pass (default: a second, closer look around small "
+        "text the first pass finds)",
+    )
 
     batch = sub.add_parser("batch", help="read every image of a folder (a backlog), on all cores")
     batch.add_argument("folder", type=Path, help="folder of images, each read as one line")
@@ -284,11 +290,13 @@ def _read(args: argparse.Namespace) -> int:
         low, high = MAX_SIDE_RANGE
         if args.max_side is not None and not low <= args.max_side <= high:
             raise ConfigError(f"--max-side: must be {low}..{high}, got {args.max_side}")
-        detector = Detector(args.detector, args.threads, args.max_side)
+        detector = Detector(args.detector, args.threads, args.max_side, not args.no_zoom)
     elif args.detector is not None:
         raise ConfigError("--detector: only with --detect")
     elif args.max_side is not None:
         raise ConfigError("--max-side: only with --detect")
+    elif args.no_zoom:
+        raise ConfigError("--no-zoom: only with --detect")
     failures = 0
     for path in _image_paths(args.images):
         try:

@@ -474,6 +474,7 @@ class DetectConfig:
     model: Path | None = _opt(None, fs_path(kind="file", nullable=True))
     # The bounds of detect.MAX_SIDE_RANGE (not imported here: it would load OpenCV).
     max_side: int | None = _opt(None, lambda v, c: None if v is None else integer(64, 4096)(v, c))
+    zoom: bool = _opt(True, boolean)
     max_lines: int = _opt(16, integer(1, 256))
     min_confidence: float = _opt(0.5, number(0, 1))
     track_iou: float = _opt(0.3, number(0.01, 1))

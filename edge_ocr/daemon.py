@@ -169,7 +169,9 @@ class Daemon:
             return None
         from edge_ocr.detect import Detector
 
-        return Detector(cfg.detect.model_path(), cfg.model.threads, cfg.detect.max_side)
+        return Detector(
+            cfg.detect.model_path(), cfg.model.threads, cfg.detect.max_side, cfg.detect.zoom
+        )
 
     def _open_publisher(self, cfg: Config) -> None:
         from edge_ocr.mqtt import Publisher

@@ -208,12 +208,14 @@ def test_read_settles_unsure_characters_unless_told_not_to(tmp_path: Path) -> No
 
 
 def test_read_detector_without_detect_is_a_usage_error(tmp_path: Path) -> None:
-    """--detector or --max-side alone is refused with exit 2, naming the option."""
+    """--detector, --max-side or --no-zoom alone is refused with exit 2, naming the option."""
     image = write_image(tmp_path / "a.png", draw("A"))
     result = edge_ocr("read", "--detector", "x.onnx", str(image))
     assert result.returncode == 2 and "--detector" in result.stderr
     result = edge_ocr("read", "--max-side", "960", str(image))
     assert result.returncode == 2 and "--max-side" in result.stderr
+    result = edge_ocr("read", "--no-zoom", str(image))
+    assert result.returncode == 2 and "--no-zoom" in result.stderr
 
 
 def test_read_detect_max_side_trades_small_text_for_speed(tmp_path: Path) -> None:

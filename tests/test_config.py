@@ -82,6 +82,13 @@ def test_language_model_defaults_to_the_shipped_one_and_null_turns_it_off(
     assert "model.language_model: file not found" in problems(missing)
 
 
+def test_detector_zoom_is_on_by_default_and_must_be_a_boolean(write: Any) -> None:
+    """detect.zoom (the closer look at small text) defaults to on; 'sometimes' is refused."""
+    assert config.load(write({}), environ={}).detect.zoom is True
+    assert config.load(write({"detect": {"zoom": False}}), environ={}).detect.zoom is False
+    assert "detect.zoom:" in problems(write({"detect": {"zoom": "sometimes"}}))
+
+
 def test_views_outside_one_to_three_names_key(write: Any) -> None:
     """model.views is how many views of a line are read: 1, 2 or 3."""
     msg = problems(write({"model": {"views": 4}}))

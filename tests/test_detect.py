@@ -136,6 +136,42 @@ def test_small_text_in_a_large_frame_is_read_with_max_side_1280(detector: Detect
     assert [line.text for line in read_lines(frame, far, recognizer)] == list(SMALL_PRINT)
 
 
+def _fine_print() -> np.ndarray:
+    """A 1280x960 frame: a heading, and four lines of print 6 px high once the frame is scaled
+    to 640 px, one above the next."""
+    frame = np.full((960, 1280, 3), 235, np.uint8)
+    cv2.putText(frame, "PUMP UNIT", (500, 330), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 4)
+    for i, text in enumerate(FINE_PRINT):
+        cv2.putText(frame, text, (500, 400 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (20,) * 3, 1)
+    return frame
+
+
+FINE_PRINT = ("SERIAL 4471-2290", "MODEL XR-200", "230V 50Hz 1.5A", "IP65 CLASS II")
+
+
+def test_small_print_is_looked_at_again_closer(detector: Detector) -> None:
+    """Dense small print the first pass at 640 px finds only in fragments is detected again,
+    at twice the scale, around them: every line is read (one pass reads at most one)."""
+    from edge_ocr.lines import read_lines
+    from edge_ocr.recognizer import Recognizer
+
+    recognizer = Recognizer(REPO / "models" / "latin_crnn_int8.onnx")
+    frame = _fine_print()
+    assert detector.zoom
+    read = [line.text for line in read_lines(frame, detector, recognizer)]
+    assert read == ["PUMP UNIT", *FINE_PRINT]
+    flat = Detector(default_detector_path(), zoom=False)
+    once = [line.text for line in read_lines(frame, flat, recognizer)]
+    assert once[0] == "PUMP UNIT" and len(set(once) & set(FINE_PRINT)) <= 1
+
+
+def test_large_text_is_detected_once(detector: Detector) -> None:
+    """Without small text there is no second look: the same lines with and without it."""
+    image, _ = _frame()
+    flat = Detector(default_detector_path(), zoom=False)
+    assert detector.detect(image) == flat.detect(image)
+
+
 def test_missing_model_is_a_model_error(tmp_path: Path) -> None:
     """A detector path that does not exist fails at start with a ModelError naming it."""
     with pytest.raises(ModelError, match="not found"):

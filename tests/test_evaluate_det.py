@@ -212,14 +212,15 @@ def test_a_real_run_on_two_frames_writes_the_report(tmp_path: Path) -> None:
 
 
 def test_ours_at_another_max_side_is_a_system_of_its_own() -> None:
-    """`ours@N` runs our detector with max_side N beside plain `ours`; other systems and
-    impossible sizes take no @N."""
+    """`ours@N` runs our detector with max_side N beside plain `ours`, `ours-1pass` without
+    the closer look at small text; other systems and impossible sizes take no @N."""
     det, rec = Path("det.onnx"), Path("rec.onnx")
-    systems = plan_systems("ours,ours@640,ours-classical@960", det, rec)
-    assert [(s.name, s.kind, s.max_side) for s in systems] == [
-        ("ours", "ours", None),
-        ("ours@640", "ours", 640),
-        ("ours-classical@960", "ours-classical", 960),
+    systems = plan_systems("ours,ours@640,ours-1pass@1280,ours-classical@960", det, rec)
+    assert [(s.name, s.kind, s.max_side, s.zoom) for s in systems] == [
+        ("ours", "ours", None, True),
+        ("ours@640", "ours", 640, True),
+        ("ours-1pass@1280", "ours", 1280, False),
+        ("ours-classical@960", "ours-classical", 960, True),
     ]
     for bad in ("rapidocr@640", "ours@big", "ours@10"):
         with pytest.raises(ValueError, match="@N"):
@@ -229,7 +230,9 @@ def test_ours_at_another_max_side_is_a_system_of_its_own() -> None:
 def test_generated_sets_live_in_folders_of_their_names(tmp_path: Path) -> None:
     """scenes_test and scenes_far are folders of the generated dir; scenes_640 is scenes_test
     letterboxed into 640x480."""
-    sets = {s.name: s for s in plan_sets("scenes_test,scenes_640,scenes_far", tmp_path, tmp_path)}
+    names = "scenes_test,scenes_640,scenes_far,scenes_val"
+    sets = {s.name: s for s in plan_sets(names, tmp_path, tmp_path)}
     assert sets["scenes_far"].path == str(tmp_path / "scenes_far")
+    assert sets["scenes_val"].path == str(tmp_path / "scenes_val")
     assert sets["scenes_640"].path == sets["scenes_test"].path == str(tmp_path / "scenes_test")
     assert sets["scenes_640"].size == (640, 480) and sets["scenes_test"].size is None
