@@ -54,10 +54,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from scripts.charsets import DEFAULT_CHARSET, read_charset
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
-CHARSET = REPO / "scripts" / "charsets" / "latin.txt"
 SECTIONS = ("line", "frame", "backlog", "memory", "soak")
 FRAME_SIZE = (640, 480)
 FIELD_COUNTS = (1, 4, 8)
@@ -208,7 +209,7 @@ def _env(**extra: str) -> dict[str, str]:
 def synth_folder(out: Path, count: int, seed: int) -> Path:
     """`count` label crops as PNGs (out/png/*.png) with out/labels.tsv, by scripts/synth.py."""
     command = [
-        sys.executable, "-m", "scripts.synth", "--charset", str(CHARSET), "--out", str(out),
+        sys.executable, "-m", "scripts.synth", "--charset", str(DEFAULT_CHARSET), "--out", str(out),
         "--count", str(count), "--seed", str(seed), "--kind", "label", "--png",
         "--workers", str(os.cpu_count() or 1),
     ]  # fmt: skip
@@ -240,7 +241,7 @@ def label_lines(count: int, seed: int) -> list[tuple[np.ndarray, str]]:
     """`count` generated label crops with their text."""
     from scripts.synth import LineGenerator
 
-    charset = CHARSET.read_text(encoding="utf-8").rstrip("\n")
+    charset = read_charset()
     gen = LineGenerator(charset, seed, kind="label")
     return [gen.sample() for _ in range(count)]
 

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from edge_ocr.charlm import CharLM, _keys
+from scripts.charsets import DEFAULT_CHARSET, read_charset
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    default_charset = os.path.join(os.path.dirname(__file__), "charsets", "latin.txt")
-    parser.add_argument("--charset", default=default_charset, help="file with the charset")
+    parser.add_argument("--charset", default=str(DEFAULT_CHARSET), help="file with the charset")
     parser.add_argument("--out", required=True, help="the .npz to write")
     parser.add_argument("--lines", type=int, default=1_000_000, help="generated lines to count")
     parser.add_argument("--order", type=int, default=5, help="n of the n-grams (2..8)")
@@ -150,8 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.lines < 1 or args.min_count < 1:
         parser.error("--lines and --min-count must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    with open(args.charset, encoding="utf-8") as fh:
-        charset = fh.read().rstrip("\n")
+    charset = read_charset(args.charset)
     started = time.perf_counter()
     counts = count_ngrams(generated_text(charset, args.lines, args.seed), charset, args.order)
     provenance = (

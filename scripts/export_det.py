@@ -30,6 +30,7 @@ import torch
 
 from edge_ocr import detect
 from scripts import detmetrics
+from scripts.charsets import DEFAULT_CHARSET, read_charset
 from scripts.detnet import STRIDE, DetNet, DetShape, Probability
 from scripts.export import set_metadata
 from scripts.train_det import VAL_SEED, prf, probability_maps, score_maps, val_set
@@ -174,12 +175,10 @@ def latency_ms(detector: detect.Detector, runs: int = 20) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from scripts.train import read_charset
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--ckpt", required=True)
     p.add_argument("--out", required=True, help="output prefix: writes PREFIX_fp32.onnx, _int8")
-    p.add_argument("--charset", default=str(Path(__file__).parent / "charsets" / "latin.txt"))
+    p.add_argument("--charset", default=str(DEFAULT_CHARSET))
     p.add_argument("--version", default="0")
     p.add_argument("--name", default="text-det")
     p.add_argument(

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from scripts.charsets import DEFAULT_CHARSET, read_charset
 from scripts.synth import KINDS, LineGenerator, shard_seed
 from scripts.synthlib import effects
 from scripts.synthlib.fonts import font_at, list_fonts
@@ -782,8 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    default_charset = os.path.join(os.path.dirname(__file__), "charsets", "latin.txt")
-    parser.add_argument("--charset", default=default_charset, help="file with the charset")
+    parser.add_argument("--charset", default=str(DEFAULT_CHARSET), help="file with the charset")
     parser.add_argument("--out", help="output folder")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
@@ -813,8 +813,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    with open(args.charset, encoding="utf-8") as fh:
-        charset = fh.read().rstrip("\n")
+    charset = read_charset(args.charset)
     fonts = tuple(args.fonts.split(",") if args.fonts else list_fonts())
     if args.preview:
         gen = SceneGenerator(charset, args.seed, args.kind, list(fonts), sides, args.min_em)

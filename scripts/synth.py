@@ -41,6 +41,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from scripts.charsets import read_charset
 from scripts.synthlib import effects
 from scripts.synthlib.content import TextSource
 from scripts.synthlib.fonts import FontFace, list_fonts, load_faces
@@ -432,8 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    with open(args.charset, encoding="utf-8") as fh:
-        charset = fh.read().rstrip("\n")
+    charset = read_charset(args.charset)
     fonts = tuple(list_fonts())
     _faces(fonts, charset)  # measured once here; forked workers inherit the cache
     if args.preview:

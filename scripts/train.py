@@ -30,18 +30,12 @@ from torch.utils.data import DataLoader, IterableDataset
 from edge_ocr import ctc, preprocess
 from edge_ocr.modelinfo import ModelInfo
 from scripts import metrics
+from scripts.charsets import DEFAULT_CHARSET, read_charset
 from scripts.crnn import CRNN, DOWNSAMPLE, CrnnShape, count_params, macs
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "data"
 REAL_SETS = ("ic03_860", "iiit5k_train")
-
-
-def read_charset(path: str | os.PathLike[str]) -> str:
-    text = Path(path).read_text(encoding="utf-8").rstrip("\n")
-    if len(set(text)) != len(text):
-        raise ValueError(f"{path}: duplicate characters in charset")
-    return text
 
 
 def encode(text: str, index: dict[str, int]) -> list[int]:
@@ -201,7 +195,7 @@ def save(path: Path, **state: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--run", required=True, help="run folder (checkpoints, curve.tsv)")
-    p.add_argument("--charset", default=str(REPO / "scripts" / "charsets" / "latin.txt"))
+    p.add_argument("--charset", default=str(DEFAULT_CHARSET))
     p.add_argument("--steps", type=int, default=30000, help="total steps (extendable on resume)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from edge_ocr import detect, preprocess
 from scripts import detmetrics
+from scripts.charsets import DEFAULT_CHARSET, read_charset
 from scripts.detnet import STRIDE, DetNet, DetShape, count_params, macs
 from scripts.train import (
     add_sparsity_arguments,
@@ -42,7 +43,6 @@ from scripts.train import (
     build_optimizer,
     lr_at,
     prox_l1,
-    read_charset,
     save,
 )
 
@@ -287,7 +287,7 @@ def parse_shape(text: str) -> DetShape:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--run", required=True, help="run folder (checkpoints, curve.tsv)")
-    p.add_argument("--charset", default=str(REPO / "scripts" / "charsets" / "latin.txt"))
+    p.add_argument("--charset", default=str(DEFAULT_CHARSET))
     p.add_argument("--steps", type=int, default=6000, help="total steps (extendable on resume)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=384, help="training crop side (multiple of 32)")

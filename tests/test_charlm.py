@@ -14,6 +14,7 @@ from edge_ocr.charlm import CharLM, default_lm_path
 from edge_ocr.errors import ModelError
 from scripts.charlm import build, count_ngrams, generated_text
 from scripts.charlm import main as build_main
+from scripts.charsets import read_charset
 
 CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789 .:-/"
 TEXTS = ["indoor use only", "keep dry", "made in germany", "serial no: 4711", "model 22"] * 40
@@ -68,11 +69,7 @@ def test_a_missing_or_foreign_file_is_a_model_error(tmp_path: Path) -> None:
 
 def test_generated_text_is_the_recognizers_own_and_reproducible() -> None:
     """The build text is label lines and words within the charset, the same for one seed."""
-    charset = (
-        (Path(__file__).resolve().parents[1] / "scripts" / "charsets" / "latin.txt")
-        .read_text(encoding="utf-8")
-        .rstrip("\n")
-    )
+    charset = read_charset()
     a = list(generated_text(charset, 400, seed=3))
     assert a == list(generated_text(charset, 400, seed=3)) != list(generated_text(charset, 400, 4))
     assert all(text and set(text) <= set(charset) for text in a)

@@ -12,10 +12,11 @@ import pytest
 
 pytest.importorskip("PIL")
 
+from scripts.charsets import DEFAULT_CHARSET, read_charset  # noqa: E402
 from scripts.scenes import MAX_SIDE, MIN_SIDE, SceneGenerator, main  # noqa: E402
 
-CHARSET_FILE = Path(__file__).resolve().parents[1] / "scripts" / "charsets" / "latin.txt"
-CHARSET = CHARSET_FILE.read_text(encoding="utf-8").rstrip("\n")
+CHARSET_FILE = DEFAULT_CHARSET
+CHARSET = read_charset()
 IC03 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ic03_scenes"
 
 

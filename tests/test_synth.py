@@ -13,11 +13,12 @@ pytest.importorskip("PIL")
 
 from PIL import ImageFont  # noqa: E402
 
+from scripts.charsets import DEFAULT_CHARSET, read_charset  # noqa: E402
 from scripts.synth import LineGenerator, list_fonts, load_shard, main  # noqa: E402
 from scripts.synthlib.fonts import glyph_coverage  # noqa: E402
 
-CHARSET_FILE = Path(__file__).resolve().parents[1] / "scripts" / "charsets" / "latin.txt"
-CHARSET = CHARSET_FILE.read_text(encoding="utf-8").rstrip("\n")
+CHARSET_FILE = DEFAULT_CHARSET
+CHARSET = read_charset()
 
 
 @pytest.fixture(scope="module")
