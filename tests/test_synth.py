@@ -171,3 +171,25 @@ def test_camera_never_blurs_or_noises_the_strokes_away() -> None:
         noisiest = max(noisiest, noise / before)
     assert worst >= 0.25
     assert noisiest < 0.4
+
+
+def test_faint_thin_type_is_raised_to_a_legible_contrast() -> None:
+    """Thin type a few pixels tall never reaches full coverage in its mask, and a shadow can
+    leave it faint against the surface right beside it while the canvas as a whole has
+    contrast: the legibility floor still applies, measured beside the strokes."""
+    import cv2
+
+    from scripts.synthlib import effects
+
+    drawn = np.zeros((20, 120), np.uint8)
+    cv2.putText(drawn, "0815-7 AB", (2, 14), cv2.FONT_HERSHEY_PLAIN, 0.8, 255, 1)
+    mask = cv2.GaussianBlur(drawn.astype(np.float32) / 255, (0, 0), 0.8) * 0.7
+    assert 0 < mask.max() < 0.6  # no pixel fully covered
+    image = np.full(mask.shape, 0.2, np.float32)
+    image[:, 60:] = 0.9  # half the canvas lit, half in shadow
+    image = image - 0.03 * mask / mask.max()  # the ink barely darker than its surface
+    size = 10
+    regions = effects.stroke_regions(mask, size)
+    assert effects.stroke_contrast(image, regions) < 0.06
+    out = effects.ensure_legible(image, mask, size, 0.12)
+    assert effects.stroke_contrast(out, regions) >= 0.12 - 1e-6

@@ -355,10 +355,14 @@ def ensure_legible(image: np.ndarray, text_mask: np.ndarray, size: int, floor: f
         return image
     sign = 1.0 if (contrast > 0 if contrast != 0 else outside < 0.5) else -1.0
     coverage = np.minimum(text_mask * (1 / float(text_mask.max())), 1.0)
+    # Soft strokes take the change in proportion to their coverage: scale it so the averages
+    # move apart by the whole shortfall.
+    spread = float(coverage[ink].mean()) - float(coverage[near].mean())
+    shift = sign * (floor - abs(contrast)) / max(spread, 0.1)
     if not 0 <= inside + sign * floor <= 1 and 0 <= outside - sign * floor <= 1:
         # no room on the ink side: move the surface instead
-        return np.clip(image - sign * (floor - abs(contrast)) * (1 - coverage), 0, 1)
-    return np.clip(image + sign * (floor - abs(contrast)) * coverage, 0, 1)
+        return np.clip(image - shift * (1 - coverage), 0, 1)
+    return np.clip(image + shift * coverage, 0, 1)
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:
@@ -384,7 +388,7 @@ def stroke_regions(text_mask: np.ndarray, size: int) -> tuple[np.ndarray, np.nda
     ink = text_mask > 0.6 * top
     if top <= 0 or not ink.any():
         return None
-    reach = max(3, int(size / 4) | 1)
+    reach = max(5, int(size / 4) | 1)  # at least 2 px past the ink: soft tiny strokes
     near = cv2.dilate(ink.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
     near &= text_mask < 0.05 * top
     return (ink, near) if near.any() else None
