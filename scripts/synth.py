@@ -259,6 +259,8 @@ class LineGenerator:
             r,
             clip_top=not chars & _HIGH_MARKS,
             clip_bottom=not chars & _LOW_MARKS,
+            clip_left=ink.text[:1].isalnum(),
+            clip_right=ink.text[-1:].isalnum(),
         )
         image = effects.camera(scene, hard, r, g)
         out = effects.finish(image, hard, r)

@@ -193,3 +193,37 @@ def test_faint_thin_type_is_raised_to_a_legible_contrast() -> None:
     assert effects.stroke_contrast(image, regions) < 0.06
     out = effects.ensure_legible(image, mask, size, 0.12)
     assert effects.stroke_contrast(out, regions) >= 0.12 - 1e-6
+
+
+def test_crops_are_sometimes_flush_with_the_outer_letters_but_never_cut_a_mark() -> None:
+    """Like word crops in the wild, some crops touch the first or last letter (a sliver of an
+    em at most is cut); where that character is a mark a sliver could erase, never."""
+    import random
+
+    import cv2
+
+    from scripts.synthlib import effects
+
+    drawn = np.zeros((60, 300), np.uint8)
+    cv2.putText(drawn, "HOLD 42", (40, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 3)
+    mask = drawn.astype(np.float32) / 255
+    size = 36
+    ink = np.flatnonzero(mask.max(axis=0) > 0.35)
+    columns = np.broadcast_to(np.arange(300, dtype=np.float32), mask.shape)  # x in each pixel
+    scene = effects.Scene(columns.copy(), mask, size)
+
+    def cuts(left: bool, right: bool) -> tuple[list[int], list[int]]:
+        """Per crop, how many columns of the outer letters its left and right edge cut off."""
+        lefts, rights = [], []
+        for seed in range(400):
+            out = effects.crop(scene, random.Random(seed), clip_left=left, clip_right=right)
+            x0, x1 = int(out.image[0, 0]), int(out.image[0, -1])
+            lefts.append(max(0, x0 - int(ink[0])))
+            rights.append(max(0, int(ink[-1]) - x1))
+        return lefts, rights
+
+    lefts, rights = cuts(True, True)
+    assert 0 < sum(c > 0 for c in lefts) < 100 and 0 < sum(c > 0 for c in rights) < 100
+    assert max(lefts) <= 0.05 * size + 1 and max(rights) <= 0.05 * size + 1
+    lefts, rights = cuts(False, False)
+    assert max(lefts) == 0 and max(rights) == 0

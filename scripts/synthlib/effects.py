@@ -270,9 +270,17 @@ def warp(images: list[np.ndarray], size: int, r: random.Random) -> list[np.ndarr
     return out
 
 
-def crop(scene: Scene, r: random.Random, clip_top: bool = True, clip_bottom: bool = True) -> Scene:
+def crop(
+    scene: Scene,
+    r: random.Random,
+    clip_top: bool = True,
+    clip_bottom: bool = True,
+    clip_left: bool = True,
+    clip_right: bool = True,
+) -> Scene:
     """Cut the text out like a detector would: tight or loose, and sometimes a few pixels too
-    small at the top (if `clip_top`) or bottom (if `clip_bottom`)."""
+    small at the top (if `clip_top`) or bottom (if `clip_bottom`), or flush with the first
+    (`clip_left`) or last (`clip_right`) letter, cutting a sliver off its edge."""
     # Relative to the strongest stroke: thin or tiny text whose mask never gets near 1 (warped
     # 9 px dot-matrix, say) must not be cut down to its few strongest columns.
     level = 0.35 * float(scene.text_mask.max())
@@ -298,6 +306,13 @@ def crop(scene: Scene, r: random.Random, clip_top: bool = True, clip_bottom: boo
             bottom = cut
     left = margin(0.02, 0.7 if loose else 0.25)
     right = margin(0.02, 0.7 if loose else 0.25)
+    # Word crops in the wild are often cut flush with the outer letters: the recognizer must
+    # not drop a first or last letter that touches the edge (a sliver of an em at most, so the
+    # letter stays what it is; never where that letter is a mark a sliver could erase).
+    if clip_left and r.random() < 0.12:
+        left = margin(-0.05, 0.0)
+    if clip_right and r.random() < 0.12:
+        right = margin(-0.05, 0.0)
     y0, y1 = max(0, rows[0] - top), min(h, rows[-1] + 1 + bottom)
     x0, x1 = max(0, cols[0] - left), min(w, cols[-1] + 1 + right)
     return Scene(scene.image[y0:y1, x0:x1], scene.text_mask[y0:y1, x0:x1], size)
