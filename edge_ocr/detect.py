@@ -220,10 +220,12 @@ def _mean_inside(prob: np.ndarray, contour: np.ndarray) -> tuple[float, float]:
     return float(cv2.mean(prob[y : y + bh, x : x + bw], mask)[0]), float(cv2.countNonZero(mask))
 
 
-def quad_height(quad: Quad) -> float:
-    """A line quad's mean height across the line (its left and right sides)."""
-    q = np.asarray(quad, np.float32)
-    return float(0.5 * (np.hypot(*(q[3] - q[0])) + np.hypot(*(q[2] - q[1]))))
+def quad_sides(quad: Quad) -> tuple[float, float]:
+    """A line quad's mean length along the line and mean height across it."""
+    p = np.asarray(quad, dtype=np.float64)
+    length = (np.hypot(*(p[1] - p[0])) + np.hypot(*(p[2] - p[3]))) / 2
+    height = (np.hypot(*(p[3] - p[0])) + np.hypot(*(p[2] - p[1]))) / 2
+    return float(length), float(height)
 
 
 def covered(quad: Quad, by: Quad) -> float:
@@ -242,7 +244,7 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
 
     def middle(line: TextLine) -> tuple[float, float, float]:
         q = np.asarray(line.quad, np.float32)
-        return float(q[:, 0].mean()), float(q[:, 1].mean()), quad_height(line.quad)
+        return float(q[:, 0].mean()), float(q[:, 1].mean()), quad_sides(line.quad)[1]
 
     rows: list[list[tuple[float, float, float, TextLine]]] = []
     for line in sorted(lines, key=lambda t: middle(t)[1]):
@@ -363,41 +365,47 @@ class Detector:
             threads,
         )
 
+    def _side(self, image: np.ndarray) -> int:
+        """The longest side a frame is detected at (`detection_side`)."""
+        h, w = image.shape[:2]
+        return detection_side(w, h, self.max_side, self.info.max_side)
+
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The network input for a frame: float32 [1, 1, h, w]."""
-        h, w = image.shape[:2]
-        side = detection_side(w, h, self.max_side, self.info.max_side)
-        return network_input(image, self.info, side)
+        return network_input(image, self.info, self._side(image))
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """The kernel probability map of a frame: float32 [h / stride, w / stride] of the input."""
-        (prob,) = self._session.run(None, {self._input_name: self.prepare(image)})
-        return prob[0, 0]
+        return self._probability_at(image, self._side(image))
 
     def detect(self, image: np.ndarray) -> list[TextLine]:
         """The text lines of a frame (BGR or gray uint8), in reading order."""
-        h, w = image.shape[:2]
-        side = detection_side(w, h, self.max_side, self.info.max_side)
+        side = self._side(image)
         lines = self._lines_at(image, side)
         if self.zoom:
-            lines = self._zoom(image, lines, side / max(w, h))
+            lines = self._zoom(image, lines, side / max(image.shape[:2]))
         return lines
+
+    def _probability_at(self, image: np.ndarray, side: int) -> np.ndarray:
+        """The probability map of an image detected with its longest side at `side` px."""
+        x = network_input(image, self.info, side)
+        (prob,) = self._session.run(None, {self._input_name: x})
+        return prob[0, 0]
 
     def _lines_at(self, image: np.ndarray, side: int) -> list[TextLine]:
         """The lines of an image detected with its longest side at `side` px."""
         h, w = image.shape[:2]
-        x = network_input(image, self.info, side)
-        (prob,) = self._session.run(None, {self._input_name: x})
-        return lines_from_map(prob[0, 0], w, h, self.info)
+        return lines_from_map(self._probability_at(image, side), w, h, self.info)
 
     def _zoom(self, image: np.ndarray, lines: list[TextLine], scale: float) -> list[TextLine]:
         """`lines` (found at `scale` x the frame) with the small ones looked at again closer."""
-        small = [line for line in lines if quad_height(line.quad) * scale < ZOOM_BELOW]
+        sized = [(line, quad_sides(line.quad)[1]) for line in lines]
+        small = [(line, height) for line, height in sized if height * scale < ZOOM_BELOW]
         if not small:
             return lines
         h, w = image.shape[:2]
-        corners = np.asarray([line.quad for line in small], np.float32).reshape(-1, 2)
-        reach = ZOOM_MARGIN * float(np.median([quad_height(line.quad) for line in small]))
+        corners = np.asarray([line.quad for line, _ in small], np.float32).reshape(-1, 2)
+        reach = ZOOM_MARGIN * float(np.median([height for _, height in small]))
         x0 = max(0, int(corners[:, 0].min() - reach))
         y0 = max(0, int(corners[:, 1].min() - reach))
         x1 = min(w, int(math.ceil(corners[:, 0].max() + reach)))
@@ -418,7 +426,7 @@ class Detector:
                 continue
             quad: Quad = tuple((float(x) + x0, float(y) + y0) for x, y in q)  # type: ignore[assignment]
             found.append(TextLine(quad, line.score))
-        preferred = [line for line in found if quad_height(line.quad) * scale < ZOOM_PREFER]
+        preferred = [line for line in found if quad_sides(line.quad)[1] * scale < ZOOM_PREFER]
 
         def overlaps(a: TextLine, b: TextLine) -> bool:
             return max(covered(a.quad, b.quad), covered(b.quad, a.quad)) >= ZOOM_OVERLAP

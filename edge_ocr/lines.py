@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_ocr import regions
 from edge_ocr.ctc import Decoded
+from edge_ocr.detect import quad_sides
 from edge_ocr.types import Point, Quad
 
 
@@ -34,14 +35,6 @@ class LineDetector(Protocol):
 # larger, in units of the line's height, on each side.
 MARGIN_X = 0.25
 MARGIN_Y = 0.12
-
-
-def _sides(quad: Quad) -> tuple[float, float]:
-    """The quad's mean length along the line and mean height across it."""
-    p = np.asarray(quad, dtype=np.float64)
-    length = (np.hypot(*(p[1] - p[0])) + np.hypot(*(p[2] - p[3]))) / 2
-    height = (np.hypot(*(p[3] - p[0])) + np.hypot(*(p[2] - p[1]))) / 2
-    return float(length), float(height)
 
 
 def grow(quad: Quad, along: float, across: float) -> Quad:
@@ -90,7 +83,7 @@ def read_lines(image: np.ndarray, detector: LineDetector, recognizer: object) ->
     for line, line_px, d in zip(found, prepared, decoded, strict=True):
         # Frame t covers the prepared line from t * step; the crop is the quad plus a margin of
         # `margin` (as a fraction of the quad's length) at each end.
-        length, height = _sides(line.quad)
+        length, height = quad_sides(line.quad)
         margin = MARGIN_X * height / max(length, 1e-6)
         scale = (1 + 2 * margin) * step / line_px.shape[1]
         positions = tuple(min(1.0, max(0.0, p * scale - margin)) for p in d.positions)
