@@ -44,7 +44,7 @@ import numpy as np
 from scripts.charsets import read_charset
 from scripts.synthlib import effects
 from scripts.synthlib.content import TextSource
-from scripts.synthlib.fonts import FontFace, list_fonts, load_faces
+from scripts.synthlib.fonts import FontFace, font_at, list_fonts, load_faces
 from scripts.synthlib.glyphs import (
     SEVEN_SEGMENT,
     Ink,
@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 KINDS = ("mixed", "label", "words")
 LABEL_SHARE = 0.5  # of the mixed kind's lines: label/nameplate lines, the rest words
 SEVEN_SEGMENT_SHARE = 0.05  # of label lines: seven-segment display readings
+# Crops that show a cut-off piece of the next word at a side (word crops from a line of text):
+# the share of scene-word and of label lines that get one, at the left, the right or both.
+SIDE_FRAGMENT_SHARE = {"words": 0.15, "label": 0.05}
 # Words in family names that name a member of a design rather than the design itself
 # ("Roboto Condensed", "Inter Display", "Linux Libertine O").
 _WIDTH_OR_WEIGHT = re.compile(r"\b(display|condensed|narrow|medium|light|bold|italic|cn|minus|o)\b")
@@ -89,6 +92,15 @@ class _Look:
 
     renderer: str  # "font", "stencil", "dot_matrix" or "seven_segment"
     face: FontFace | None
+
+
+@dataclass(frozen=True)
+class _Printed:
+    """How the last line set in a font was set: its neighbours are set the same way."""
+
+    face: FontFace
+    size: int
+    tracking: float
 
 
 class LineGenerator:
@@ -121,6 +133,7 @@ class LineGenerator:
             if f.monospace and not any(w in f.style.lower() for w in _THIN_OR_SLANTED)
         ] or list(self.faces)
         self.source = TextSource(charset, self._r)
+        self._printed: _Printed | None = None
         self._seven_segment_ok = sum(ch in charset for ch in "0123456789") >= 8
 
     # -- public -------------------------------------------------------------------------------
@@ -128,6 +141,7 @@ class LineGenerator:
     def sample(self, text: str | None = None) -> tuple[np.ndarray, str]:
         """One sample: a 2-D uint8 image and the text it shows (only charset characters)."""
         r = self._r
+        is_label = True  # a given text is set like a label line
         if text is None:
             is_label = self.kind == "label" or (self.kind == "mixed" and r.random() < LABEL_SHARE)
             look = self._pick_look(is_label)
@@ -138,7 +152,8 @@ class LineGenerator:
         ink = self._render(text, look)
         if not ink.text:  # nothing drawable survived: fall back to plain font text
             ink = self._render(self.source.random_chars(), _Look("font", None))
-        return self._photograph(ink, relief_bias=look.renderer != "font"), ink.text
+        sides = self._pick_sides(is_label)
+        return self._photograph(ink, relief_bias=look.renderer != "font", sides=sides), ink.text
 
     # -- text and look ------------------------------------------------------------------------
 
@@ -158,6 +173,15 @@ class LineGenerator:
         elif x < 0.02:
             return _Look("stencil", r.choice(self._bold))
         return _Look("font", None)
+
+    def _pick_sides(self, is_label: bool) -> tuple[str, ...]:
+        """Which sides of the crop show a piece of the neighbouring word: none mostly."""
+        r = self._r
+        if self._printed is None or r.random() >= SIDE_FRAGMENT_SHARE[
+            "label" if is_label else "words"
+        ]:
+            return ()
+        return r.choice((("left",), ("right",), ("right",), ("left", "right")))
 
     def _pick_text(self, is_label: bool, look: _Look) -> str:
         if look.renderer == "seven_segment":
@@ -183,6 +207,7 @@ class LineGenerator:
 
     def _render(self, text: str, look: _Look) -> Ink:
         r = self._r
+        self._printed = None
         if look.renderer == "seven_segment":
             return render_seven_segment(text, r)
         face = look.face
@@ -204,22 +229,31 @@ class LineGenerator:
         if r.random() < 0.06:  # characters stamped or stuck on one by one
             wobble = size * r.uniform(0.02, 0.07)
             rise = [r.uniform(-wobble, wobble) for _ in text]
-        return render_font(face.path, text, size, tracking, rise)
+        ink = render_font(face.path, text, size, tracking, rise)
+        self._printed = _Printed(face, size, tracking)
+        return ink
 
     # -- appearance ---------------------------------------------------------------------------
 
-    def _photograph(self, ink: Ink, relief_bias: bool) -> np.ndarray:
+    def _photograph(self, ink: Ink, relief_bias: bool, sides: Sequence[str] = ()) -> np.ndarray:
         r, g = self._r, self._g
         size = ink.size
         # Room for the widest crop margin plus how far rotation (5 deg) and horizontal stretch
-        # (15 %) move the ends of a long line, so no letter leaves the canvas.
+        # (15 %) move the ends of a long line, so no letter leaves the canvas; a neighbouring
+        # word's first or last letter needs another word gap and letter.
         width = ink.mask.shape[1]
         pad = int(size * 0.9 + 0.05 * width) + 4
-        pad_x = int(size * 0.9 + 0.09 * width) + 4
+        pad_x = int(size * (1.9 if sides else 0.9) + 0.09 * width) + 4
         text = cv2.copyMakeBorder(ink.mask, pad, pad, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0)
         text = text.astype(np.float32) * (1 / 255)
         other = np.zeros_like(text)
-        if self._decorate(other, ink, pad_x, pad):
+        decorated = self._decorate(other, ink, pad_x, pad)
+        side = np.zeros_like(text)
+        if sides:
+            self._side_fragments(side, ink, pad_x, pad, sides)
+            text, other, side = effects.warp([text, other, side], size, r)
+            other = np.maximum(other, side)
+        elif decorated:
             text, other = effects.warp([text, other], size, r)
         else:
             (text,) = effects.warp([text], size, r)
@@ -261,6 +295,7 @@ class LineGenerator:
             clip_bottom=not chars & _LOW_MARKS,
             clip_left=ink.text[:1].isalnum(),
             clip_right=ink.text[-1:].isalnum(),
+            neighbours=side if sides else None,
         )
         image = effects.camera(scene, hard, r, g)
         out = effects.finish(image, hard, r)
@@ -292,6 +327,51 @@ class LineGenerator:
             thick = max(1, int(ink.size * r.uniform(0.03, 0.08)))
             cv2.rectangle(other, (left - m, top - m), (left + w + m, top + h + m), 1.0, thick)
         return drawn or x < 0.1
+
+    def _side_fragments(
+        self, side: np.ndarray, ink: Ink, left: int, top: int, sides: Sequence[str]
+    ) -> None:
+        """Draw the part of the next word's first (or the previous word's last) letter that a
+        crop cut through the gap after (before) the line would still show.
+
+        Set in the line's face, size and tracking, on its baseline, a word space away; 15-65 %
+        of the letter's width is kept, so the crop (cut at the piece's outer edge) never shows a
+        whole letter the label leaves out. The line's mask sits in `side` at (`left`, `top`).
+        """
+        r, printed = self._r, self._printed
+        assert printed is not None
+        font = font_at(printed.face.path, printed.size)
+        main_top = font.getbbox(ink.text)[1]
+        space = font.getlength(" ") + printed.tracking
+        h, w = ink.mask.shape
+        upper = ink.text.isupper()
+        for where in sides:
+            word = r.choice(self.source.line("words").split() or ["a"])
+            ch = word[0] if where == "right" else word[-1]
+            ch = ch.upper() if upper else ch
+            if not ch.strip() or ch not in printed.face.coverage:
+                continue
+            glyph = render_font(printed.face.path, ch, printed.size).mask  # 2 px border
+            ink_width = glyph.shape[1] - 4
+            if ink_width < 2:
+                continue
+            keep = max(1, round(ink_width * r.uniform(0.15, 0.65)))
+            gap = round(space * r.uniform(0.8, 1.6) + 0.06 * printed.size)
+            # Both masks are trimmed to their ink with 2 px: align the tops of their boxes as
+            # the font places them above the shared baseline.
+            y = top + font.getbbox(ch)[1] - main_top
+            if where == "right":
+                piece = glyph[:, : 2 + keep]
+                x = left + w - 2 + gap - 2
+            else:
+                piece = glyph[:, glyph.shape[1] - 2 - keep :]
+                x = left + 2 - gap - keep
+            ph, pw = piece.shape
+            y0, y1 = max(0, y), min(side.shape[0], y + ph)
+            x0, x1 = max(0, x), min(side.shape[1], x + pw)
+            if y1 > y0 and x1 > x0:
+                region = piece[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) * (1 / 255)
+                side[y0:y1, x0:x1] = np.maximum(side[y0:y1, x0:x1], region)
 
     def _barcode(self, other: np.ndarray, ink: Ink, left: int, top: int) -> None:
         """Bars above the line, as printed over the digits of an EAN/UPC or Code 128 label."""

@@ -277,10 +277,14 @@ def crop(
     clip_bottom: bool = True,
     clip_left: bool = True,
     clip_right: bool = True,
+    neighbours: np.ndarray | None = None,
 ) -> Scene:
     """Cut the text out like a detector would: tight or loose, and sometimes a few pixels too
     small at the top (if `clip_top`) or bottom (if `clip_bottom`), or flush with the first
-    (`clip_left`) or last (`clip_right`) letter, cutting a sliver off its edge."""
+    (`clip_left`) or last (`clip_right`) letter, cutting a sliver off its edge.
+
+    `neighbours` [h, w] holds pieces of the words before and after the line: on a side where
+    there is one, the crop ends at its outer edge, cutting through that letter."""
     # Relative to the strongest stroke: thin or tiny text whose mask never gets near 1 (warped
     # 9 px dot-matrix, say) must not be cut down to its few strongest columns.
     level = 0.35 * float(scene.text_mask.max())
@@ -315,6 +319,13 @@ def crop(
         right = margin(-0.05, 0.0)
     y0, y1 = max(0, rows[0] - top), min(h, rows[-1] + 1 + bottom)
     x0, x1 = max(0, cols[0] - left), min(w, cols[-1] + 1 + right)
+    if neighbours is not None and neighbours.max() > 0:
+        near = np.flatnonzero(neighbours[y0:y1].max(axis=0) > 0.35 * float(neighbours.max()))
+        before, after = near[near < cols[0]], near[near > cols[-1]]
+        if before.size:
+            x0 = int(before[0])
+        if after.size:
+            x1 = int(after[-1]) + 1
     return Scene(scene.image[y0:y1, x0:x1], scene.text_mask[y0:y1, x0:x1], size)
 
 
