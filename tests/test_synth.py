@@ -227,3 +227,49 @@ def test_crops_are_sometimes_flush_with_the_outer_letters_but_never_cut_a_mark()
     assert max(lefts) <= 0.05 * size + 1 and max(rights) <= 0.05 * size + 1
     lefts, rights = cuts(False, False)
     assert max(lefts) == 0 and max(rights) == 0
+
+
+def test_pieces_of_neighbouring_words_are_cut_through_and_never_whole_letters(
+    fonts: list[str],
+) -> None:
+    """Word crops from a line of text often show part of the next word's first letter (or the
+    previous word's last): the generator draws such a piece a word space from the line, on its
+    baseline, never more than part of the letter, and the crop cuts through it."""
+    import random
+
+    from scripts.synth import _Look
+    from scripts.synthlib import effects
+
+    gen = LineGenerator(CHARSET, seed=11, fonts=fonts, kind="words")
+    widths = []
+    for _ in range(20):
+        ink = gen._render("HOLD", _Look("font", None))
+        h, w = ink.mask.shape
+        left, top = 3 * ink.size, ink.size
+        canvas = np.zeros((h + 2 * top, w + 2 * left), np.float32)
+        gen._side_fragments(canvas, ink, left, top, ("left", "right"))
+        cols = np.flatnonzero(canvas.max(axis=0) > 0)
+        rows = np.flatnonzero(canvas.max(axis=1) > 0)
+        assert cols.size, "no piece drawn"
+        before, after = cols[cols < left], cols[cols >= left + w]
+        assert not np.any((cols >= left) & (cols < left + w)), "a piece overlaps the line"
+        gap = (left + 2) - (before[-1] + 1) if before.size else (after[0] - (left + w - 2))
+        assert gap >= 0.15 * ink.size  # a word space away, not part of the line
+        for piece in (before, after):  # at most 65 % of a letter (the widest is about an em)
+            if piece.size:
+                widths.append((piece[-1] - piece[0] + 1) / ink.size)
+                assert widths[-1] <= 0.65 + 2 / ink.size
+        assert rows[0] < top + h and rows[-1] >= top  # beside the line, not above or below it
+    # Whole capitals are about 0.65 em wide on average: the pieces are well short of that.
+    assert len(widths) >= 30 and float(np.mean(widths)) < 0.4
+
+    # The crop keeps the whole line and ends at the outer edge of each piece.
+    mask = np.zeros((60, 300), np.float32)
+    mask[20:40, 100:200] = 1.0
+    pieces = np.zeros_like(mask)
+    pieces[22:40, 70:78] = 1.0
+    pieces[20:40, 215:221] = 1.0
+    columns = np.broadcast_to(np.arange(300, dtype=np.float32), mask.shape).copy()
+    for seed in range(50):
+        out = effects.crop(effects.Scene(columns, mask, 24), random.Random(seed), neighbours=pieces)
+        assert (int(out.image[0, 0]), int(out.image[0, -1])) == (70, 220)
