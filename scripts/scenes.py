@@ -203,7 +203,8 @@ class SceneGenerator:
         for _ in range(n):
             words = [self.source.cased(self.source.word()) for _ in range(r.randint(1, 3))]
             texts.append(self.source.clean(" ".join(words)) or self.source.random_chars())
-        renderer = "stencil" if r.random() < 0.08 else "font"
+        x = r.random()
+        renderer = "stencil" if x < 0.08 else "hollow" if x < 0.16 else "font"
         return self._layout(texts, [size] * n, renderer, r.choice(("left", "centre", "centre")))
 
     def _layout(
@@ -211,7 +212,10 @@ class SceneGenerator:
     ) -> _Block | None:
         r = self._r
         face = None
-        if renderer in ("font", "stencil", "dot_matrix"):
+        if renderer == "hollow":  # outlines need strokes wide enough to have an inside
+            face = r.choice(self._lines._bold)
+            texts = ["".join(ch for ch in t if ch in face.coverage) for t in texts]
+        elif renderer in ("font", "stencil", "dot_matrix"):
             face, _ = self._lines._face_for("".join(texts))
         leading = r.uniform(1.15, 1.7)
         rows = []  # (text, line mask, word boxes in line coords)
@@ -282,6 +286,10 @@ class SceneGenerator:
                     ink = render_stencil(face.path, word, size, random.Random(look))
                 else:
                     ink = render_font(face.path, word, size, tracking)
+                if renderer == "hollow":  # letters drawn as their outline (signs, fire alarms)
+                    edge = 2 * max(1, round(size * 0.04)) + 1
+                    inside = cv2.erode(ink.mask, np.ones((edge, edge), np.uint8))
+                    ink = Ink(cv2.subtract(ink.mask, inside), ink.text, ink.size)
                 top = float(font_at(face.path, size).getbbox(word, anchor="ls")[1])
             if ink.text and ink.mask.max() > 0:
                 placed.append((ink.text, ink, top))
@@ -320,9 +328,10 @@ class SceneGenerator:
         ink = cv2.copyMakeBorder(block.ink, my, my, mx, mx, cv2.BORDER_CONSTANT, value=0)
         ph, pw = ink.shape
         # Em size as the detector sees it (frame scaled to 640 px): 9..48 px on labels, up to
-        # 90 on signs; smaller text is past reading once the frame is scaled down.
+        # 150 on signs (a camera close to a sign: letters a fifth of the frame tall); smaller
+        # text is past reading once the frame is scaled down.
         low = math.log(self.min_em)
-        em = math.exp(r.uniform(low, math.log(90 if is_sign else 48))) * max(h, w) / 640
+        em = math.exp(r.uniform(low, math.log(150 if is_sign else 48))) * max(h, w) / 640
         scale = em / size
         fit = min(0.95 * w / pw, 0.95 * h / ph)
         scale = min(scale, fit)

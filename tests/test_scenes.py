@@ -169,8 +169,23 @@ def test_far_scenes_are_large_frames_with_smaller_text(fonts: list[str]) -> None
     far = SceneGenerator(CHARSET, 8, fonts=fonts, sides=(1280, 1600), min_em=4)
     for image, _ in (far.sample() for _ in range(4)):
         assert 1280 <= max(image.shape[:2]) <= 1600
-    near = _line_heights(SceneGenerator(CHARSET, 8, fonts=fonts), 8)
-    small = _line_heights(SceneGenerator(CHARSET, 8, fonts=fonts, min_em=4), 8)
+    near = _line_heights(SceneGenerator(CHARSET, 8, fonts=fonts), 16)
+    small = _line_heights(SceneGenerator(CHARSET, 8, fonts=fonts, min_em=4), 16)
     assert np.median(small) < 0.8 * np.median(near)
     with pytest.raises(ValueError, match="sides"):
         SceneGenerator(CHARSET, 8, fonts=fonts, sides=(1600, 1280))
+
+
+def test_sign_letters_are_sometimes_drawn_as_their_outlines(fonts: list[str]) -> None:
+    """Hollow letters (fire alarms, shop signs): the same word's outline, its inside empty."""
+    gen = SceneGenerator(CHARSET, 5, fonts=fonts)
+    face = gen._lines._bold[0]
+    _, filled, boxes = gen._render_line("HOLD", 60, "font", face)
+    _, hollow, hollow_boxes = gen._render_line("HOLD", 60, "hollow", face)
+    assert hollow_boxes == boxes and hollow.shape == filled.shape
+    assert 0.1 * filled.sum() < hollow.sum() < 0.8 * filled.sum()
+    # The middle of the H's left stem is ink when filled and empty in the outline.
+    x0, y0, x1, y1 = boxes[0][1]
+    stem = filled[(y0 + y1) // 2, x0 : x0 + 60 // 4]
+    middle = x0 + int(np.flatnonzero(stem > 0.5).mean())
+    assert filled[(y0 + y1) // 2, middle] > 0.5 and hollow[(y0 + y1) // 2, middle] < 0.5
