@@ -230,9 +230,10 @@ def test_ours_at_another_max_side_is_a_system_of_its_own() -> None:
 def test_generated_sets_live_in_folders_of_their_names(tmp_path: Path) -> None:
     """scenes_test and scenes_far are folders of the generated dir; scenes_640 is scenes_test
     letterboxed into 640x480."""
-    names = "scenes_test,scenes_640,scenes_far,scenes_val"
+    names = "scenes_test,scenes_640,scenes_far,scenes_val,scenes_near"
     sets = {s.name: s for s in plan_sets(names, tmp_path, tmp_path)}
     assert sets["scenes_far"].path == str(tmp_path / "scenes_far")
     assert sets["scenes_val"].path == str(tmp_path / "scenes_val")
+    assert sets["scenes_near"].path == str(tmp_path / "scenes_near")
     assert sets["scenes_640"].path == sets["scenes_test"].path == str(tmp_path / "scenes_test")
     assert sets["scenes_640"].size == (640, 480) and sets["scenes_test"].size is None
