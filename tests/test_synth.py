@@ -273,3 +273,30 @@ def test_pieces_of_neighbouring_words_are_cut_through_and_never_whole_letters(
     for seed in range(50):
         out = effects.crop(effects.Scene(columns, mask, 24), random.Random(seed), neighbours=pieces)
         assert (int(out.image[0, 0]), int(out.image[0, -1])) == (70, 220)
+
+
+def test_some_short_lines_are_letter_spaced_with_word_spaces_still_wider(fonts: list[str]) -> None:
+    """Signs set letter-spaced (DEBENHAMS, L I T T E R) are drawn too: some short lines have
+    their letters 0.3-1 em apart, never a long one, and a word space stays wider than the
+    letter gaps around it, so the label's spaces are still what the picture shows."""
+    from scripts.synth import WIDE_TRACKING_CHARS, WIDE_TRACKING_EM, _Look
+    from scripts.synthlib.glyphs import render_font
+
+    gen = LineGenerator(CHARSET, seed=5, fonts=fonts, kind="words")
+    spaced = {True: 0, False: 0}
+    for i in range(600):
+        text = "EXIT" if i % 2 else "Lot 7 of 12, box 4 of 9 and more"
+        gen._render(text, _Look("font", None))
+        printed = gen._printed
+        assert printed is not None
+        wide = printed.tracking >= WIDE_TRACKING_EM[0] * printed.size - 1e-6
+        spaced[len(text) <= WIDE_TRACKING_CHARS] += wide
+    assert 10 <= spaced[True] <= 60 and spaced[False] == 0
+
+    size = 40
+    for em in WIDE_TRACKING_EM:
+        columns = render_font(fonts[0], "HH HH", size, em * size).mask.max(axis=0) > 0.5
+        edges = np.flatnonzero(np.diff(columns.astype(np.int8)))  # starts and ends of ink runs
+        gaps = [int(b - a) for a, b in zip(edges[1::2], edges[2::2], strict=False)]
+        assert len(gaps) == 3  # between the H's: letter gap, word gap, letter gap
+        assert gaps[1] > max(gaps[0], gaps[2]) + 0.2 * size
