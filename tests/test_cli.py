@@ -221,12 +221,12 @@ def test_read_detector_without_detect_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_read_detect_max_side_trades_small_text_for_speed(tmp_path: Path) -> None:
-    """Small print in a 1920x1080 frame is lost at the default 640 px, and read with
+    """Small print in a 1920x1080 frame is past one look at the default 640 px, and read with
     --max-side 1280; an impossible size is refused, naming the option."""
     image = write_image(tmp_path / "far.png", draw_small_print())
-    result = edge_ocr("read", "--detect", "--json", str(image))
+    result = edge_ocr("read", "--detect", "--json", "--no-zoom", str(image))
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["lines"] == []
+    assert len(json.loads(result.stdout)["lines"]) < len(SMALL_PRINT)
     result = edge_ocr("read", "--detect", "--json", "--max-side", "1280", str(image))
     assert [line["text"] for line in json.loads(result.stdout)["lines"]] == list(SMALL_PRINT)
     result = edge_ocr("read", "--detect", "--max-side", "10", str(image))

@@ -84,8 +84,9 @@ def test_several_views_keep_the_most_confident_reading() -> None:
 
 
 def test_the_language_model_settles_unsure_reads_and_must_share_the_charset() -> None:
-    """With the shipped language model a line is read at least as well as greedily (a clear
-    print reads the same); a model over another charset is refused at start."""
+    """With the shipped language model a clear print is read exactly, and greedily the same
+    letters (a faint space may go either way: the language model settles it); a model over
+    another charset is refused at start."""
     import pytest
 
     from edge_ocr.charlm import CharLM, default_lm_path
@@ -96,7 +97,8 @@ def test_the_language_model_settles_unsure_reads_and_must_share_the_charset() ->
     settled = Recognizer(default_model_path(), lm=default_lm_path())
     for word in ["Indoor use only", "SN 0815-4711", "230V~ 50Hz"]:
         image = draw(word, height=24)
-        assert settled.recognize([image])[0].text == greedy.recognize([image])[0].text
+        assert settled.recognize([image])[0].text == word
+        assert greedy.recognize([image])[0].text.replace(" ", "") == word.replace(" ", "")
     other = build(count_ngrams(["abc"] * 3, "abc", 2), "abc", 1, {})
     with pytest.raises(ModelError, match="charset"):
         Recognizer(default_model_path(), lm=other)
