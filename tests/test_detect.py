@@ -123,7 +123,7 @@ def test_frames_are_detected_at_their_own_size_up_to_max_side(detector: Detector
     assert far.prepare(np.zeros((240, 320, 3), np.uint8)).shape == (1, 1, 480, 640)
 
 
-def test_small_text_in_a_large_frame_is_read_with_max_side_1280(detector: Detector) -> None:
+def test_small_text_in_a_large_frame_is_read_with_max_side_1280() -> None:
     """Lines 7 px high in a 1920x1080 frame are past one look at 640 px (2 px of text, the
     default size; at most a fragment is found there), and found and read with max_side 1280."""
     from edge_ocr.charlm import default_lm_path

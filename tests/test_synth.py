@@ -192,8 +192,9 @@ def test_faint_thin_type_is_raised_to_a_legible_contrast() -> None:
     regions = effects.stroke_regions(mask, size)
     assert effects.stroke_contrast(image, regions) < 0.06
     out = effects.ensure_legible(image, mask, size, 0.12)
-    # At the floor, give or take the float32 rounding of soft strokes (0.1197 seen with NumPy
-    # 2.4 / OpenCV 5.1); untouched it stays under half of it.
+    # At the floor within 1%: a few stroke pixels on the lit half are pushed past white and
+    # clipped (0.1197 with OpenCV 5.1's blur), since ensure_legible checks its room on the
+    # strokes' mean, not per pixel. Untouched, the contrast stays under half the floor.
     assert effects.stroke_contrast(out, regions) >= 0.12 * 0.99
 
 
