@@ -33,6 +33,16 @@ def make_folder(folder: Path, count: int) -> list[Path]:
     ]
 
 
+def make_many(folder: Path, count: int) -> list[Path]:
+    """`count` images, enough that a run cannot finish between its first flush and a signal
+    (the model reads several hundred small labels a second): 100 drawn, the rest hard links."""
+    drawn = make_folder(folder, 100)
+    links = [folder / f"link{i:04d}.png" for i in range(count - len(drawn))]
+    for i, link in enumerate(links):
+        os.link(drawn[i % len(drawn)], link)
+    return drawn + links
+
+
 def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -174,7 +184,7 @@ def records_paths_tail(out: Path) -> str:
 def test_resume_after_sigkill_repeats_and_skips_nothing(tmp_path: Path, model_path: Path) -> None:
     """`edge-ocr batch` killed with SIGKILL mid-run, then run again: every image exactly once."""
     folder = tmp_path / "in"
-    images = make_folder(folder, 400)
+    images = make_many(folder, 3000)
     out = tmp_path / "out.jsonl"
     args = (str(folder), "--out", str(out), "--model", str(model_path))
     proc = edge_ocr_batch(*args, "--workers", "2", "--batch-size", "2")
@@ -203,7 +213,7 @@ def test_ctrl_c_stops_with_status_130_and_keeps_whole_records(
 ) -> None:
     """SIGINT ends the run with 130; every line written is whole, and a rerun finishes the rest."""
     folder = tmp_path / "in"
-    images = make_folder(folder, 300)
+    images = make_many(folder, 3000)
     out = tmp_path / "out.csv"
     args = (str(folder), "--out", str(out), "--model", str(model_path), "--batch-size", "2")
     proc = edge_ocr_batch(*args)
