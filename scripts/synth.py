@@ -63,7 +63,14 @@ LABEL_SHARE = 0.5  # of the mixed kind's lines: label/nameplate lines, the rest 
 SEVEN_SEGMENT_SHARE = 0.05  # of label lines: seven-segment display readings
 # Crops that show a cut-off piece of the next word at a side (word crops from a line of text):
 # the share of scene-word and of label lines that get one, at the left, the right or both.
-SIDE_FRAGMENT_SHARE = {"words": 0.15, "label": 0.05}
+SIDE_FRAGMENT_SHARE = {"words": 0.08, "label": 0.03}
+# The share of the letter's width a piece keeps, and the gap to it in word spaces (plus 0.06 em).
+# Less than a third of a wide letter is a lone stem (H cut at 20% is an I) and a gap of under a
+# word space is a letter gap in wide-tracked type: both taught latin-crnn 0.2.6 (pieces of
+# 15-65% at 0.8-1.6 spaces) to drop real first and last letters (BANK read BAN).
+SIDE_FRAGMENT_KEEP = (0.35, 0.65)
+SIDE_FRAGMENT_GAP = (1.1, 1.8)
+LONE_STEMS = frozenset("Iil1j|!.,:;'\"`")
 # Of font-set lines up to WIDE_TRACKING_CHARS long: letter-spaced signage (DEBENHAMS, LITTER),
 # letters 0.3-1 em apart; the word space grows by the tracking too, so it stays the wider gap.
 # latin-crnn 0.2.5, never shown such lines, read 27% of words set 0.7 em apart right (spaces read
@@ -358,14 +365,14 @@ class LineGenerator:
             word = r.choice(self.source.line("words").split() or ["a"])
             ch = word[0] if where == "right" else word[-1]
             ch = ch.upper() if upper else ch
-            if not ch.strip() or ch not in printed.face.coverage:
+            if ch in LONE_STEMS or not ch.strip() or ch not in printed.face.coverage:
                 continue
             glyph = render_font(printed.face.path, ch, printed.size).mask  # 2 px border
             ink_width = glyph.shape[1] - 4
-            if ink_width < 2:
-                continue
-            keep = max(1, round(ink_width * r.uniform(0.15, 0.65)))
-            gap = round(space * r.uniform(0.8, 1.6) + 0.06 * printed.size)
+            if ink_width < 0.3 * printed.size:
+                continue  # a narrow letter's piece is a stem: read as I, l or 1, not a piece
+            keep = max(1, round(ink_width * r.uniform(*SIDE_FRAGMENT_KEEP)))
+            gap = round(space * r.uniform(*SIDE_FRAGMENT_GAP) + 0.06 * printed.size)
             # Both masks are trimmed to their ink with 2 px: align the tops of their boxes as
             # the font places them above the shared baseline.
             y = top + font.getbbox(ch)[1] - main_top

@@ -383,12 +383,24 @@ def ensure_legible(image: np.ndarray, text_mask: np.ndarray, size: int, floor: f
     coverage = np.minimum(text_mask * (1 / float(text_mask.max())), 1.0)
     # Soft strokes take the change in proportion to their coverage: scale it so the averages
     # move apart by the whole shortfall.
-    spread = float(coverage[ink].mean()) - float(coverage[near].mean())
-    shift = sign * (floor - abs(contrast)) / max(spread, 0.1)
-    if not 0 <= inside + sign * floor <= 1 and 0 <= outside - sign * floor <= 1:
-        # no room on the ink side: move the surface instead
-        return np.clip(image - shift * (1 - coverage), 0, 1)
-    return np.clip(image + shift * coverage, 0, 1)
+    spread = max(float(coverage[ink].mean()) - float(coverage[near].mean()), 0.1)
+
+    def apart(img: np.ndarray) -> float:
+        return sign * (float(img[ink].mean()) - float(img[near].mean()))
+
+    # Strokes near white (black) clip when pushed further, per pixel, however much room their
+    # mean has: move the ink while that gains most of the shortfall, else the surface, and
+    # repeat until the floor is met.
+    for _ in range(6):
+        short = floor - apart(image)
+        if short <= 1e-6:
+            break
+        shift = sign * short / spread
+        moved = np.clip(image + shift * coverage, 0, 1)
+        if apart(moved) - apart(image) < 0.5 * short:
+            moved = np.clip(image - shift * (1 - coverage), 0, 1)
+        image = moved
+    return image
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:
