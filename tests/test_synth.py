@@ -304,3 +304,20 @@ def test_some_short_lines_are_letter_spaced_with_word_spaces_still_wider(fonts: 
         gaps = [int(b - a) for a, b in zip(edges[1::2], edges[2::2], strict=False)]
         assert len(gaps) == 3  # between the H's: letter gap, word gap, letter gap
         assert gaps[1] > max(gaps[0], gaps[2]) + 0.2 * size
+
+
+def test_scene_words_include_the_short_words_real_text_is_full_of() -> None:
+    """Real scene text is full of words of one to three letters (to, of, IN); a word list drawn
+    uniformly has few. The scene-word lines hold them often enough to learn, without crowding
+    out the longer words."""
+    import random
+
+    from scripts.synthlib.content import TextSource
+
+    source = TextSource(CHARSET, random.Random(3))
+    if not source.words:
+        pytest.skip("no word list installed")
+    lines = [source.line("words") for _ in range(4000)]
+    short = sum(len(line) <= 3 for line in lines) / len(lines)
+    assert 0.10 <= short <= 0.30
+    assert sum(len(line) <= 2 for line in lines) >= 0.02 * len(lines)
