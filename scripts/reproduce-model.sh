@@ -38,28 +38,28 @@ $PY -m scripts.train --run "$RUN-slim" --init "$RUN-slim/init.pt" --steps "$FINE
 # 3. A second, shorter cosine cycle from those weights (warm restart at lr 1e-3).
 $PY -m scripts.train --run "$RUN-slim2" --init "$RUN-slim/last.pt" --steps "$MORE_STEPS" \
     --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 1000 --real-limit 500
-# 4. A third cycle on lines whose optics always leave the text legible (another data seed).
-$PY -m scripts.train --run "$RUN-slim3" --init "$RUN-slim2/last.pt" --steps "$THIRD_STEPS" \
-    --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 1000 --real-limit 500 --seed 31
-# 4b. A fourth cycle, on another data seed.
-$PY -m scripts.train --run "$RUN-slim4" --init "$RUN-slim3/last.pt" --steps "$FOURTH_STEPS" \
-    --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 1000 --real-limit 500 --seed 41
-# 4c. A fifth cycle, on lines the stricter legibility checks let through (another data seed).
-$PY -m scripts.train --run "$RUN-slim5" --init "$RUN-slim4/last.pt" --steps "$FIFTH_STEPS" \
-    --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 2000 --real-limit 500 --seed 51
-# 4d. A sixth cycle, on crops sometimes cut flush with the outer letters (another data seed).
-$PY -m scripts.train --run "$RUN-slim6" --init "$RUN-slim5/last.pt" --steps "$SIXTH_STEPS" \
-    --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 2000 --real-limit 500 --seed 61
+# Each further cycle is a warm restart at lr 1e-3 from the previous one's weights, on another
+# data seed: `cycle N STEPS EVAL_EVERY SEED` trains $RUN-slimN from $RUN-slim(N-1).
+cycle() {
+    $PY -m scripts.train --run "$RUN-slim$1" --init "$RUN-slim$(($1 - 1))/last.pt" --steps "$2" \
+        --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every "$3" --real-limit 500 \
+        --seed "$4"
+}
+# 4. A third cycle on lines whose optics always leave the text legible.
+cycle 3 "$THIRD_STEPS" 1000 31
+# 4b. A fourth cycle.
+cycle 4 "$FOURTH_STEPS" 1000 41
+# 4c. A fifth cycle, on lines the stricter legibility checks let through.
+cycle 5 "$FIFTH_STEPS" 2000 51
+# 4d. A sixth cycle, on crops sometimes cut flush with the outer letters.
+cycle 6 "$SIXTH_STEPS" 2000 61
 # 4e. A seventh cycle, on crops that show a cut-off piece of the neighbouring word and on
-#     letter-spaced signage (another data seed).
-$PY -m scripts.train --run "$RUN-slim7" --init "$RUN-slim6/last.pt" --steps "$SEVENTH_STEPS" \
-    --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 3500 --real-limit 500 --seed 81
-# 4f. An eighth cycle: pieces that never show a lone stem, over a word space away (seed 101).
-$PY -m scripts.train --run "$RUN-slim8" --init "$RUN-slim7/last.pt" --steps "$EIGHTH_STEPS" \
-    --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 4500 --real-limit 500 --seed 101
+#     letter-spaced signage.
+cycle 7 "$SEVENTH_STEPS" 3500 81
+# 4f. An eighth cycle: pieces that never show a lone stem, over a word space away.
+cycle 8 "$EIGHTH_STEPS" 4500 101
 # 4g. A ninth cycle: more words of up to three letters, more crops flush with the outer letter.
-$PY -m scripts.train --run "$RUN-slim9" --init "$RUN-slim8/last.pt" --steps "$NINTH_STEPS" \
-    --lr 0.001 --warmup 200 --workers 1 --threads 1 --eval-every 3500 --real-limit 500 --seed 111
+cycle 9 "$NINTH_STEPS" 3500 111
 # 5. Ship the pruned model: INT8 for the daemon, its weights to resume training from.
 $PY -m scripts.export --ckpt "$RUN-slim9/last.pt" --out models/latin_crnn --version "$VERSION" \
     --weights --provenance "scripts/reproduce-model.sh: parent $STEPS steps, pruned -41% params \
