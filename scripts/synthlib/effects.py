@@ -397,12 +397,13 @@ def ensure_legible(image: np.ndarray, text_mask: np.ndarray, size: int, floor: f
     # mean has: move the ink while that gains most of the shortfall, else the surface, and
     # repeat until the floor is met.
     for _ in range(6):
-        short = floor - apart(image)
+        now = apart(image)
+        short = floor - now
         if short <= 1e-6:
             break
         shift = sign * short / spread
         moved = np.clip(image + shift * coverage, 0, 1)
-        if apart(moved) - apart(image) < 0.5 * short:
+        if apart(moved) - now < 0.5 * short:
             moved = np.clip(image - shift * (1 - coverage), 0, 1)
         image = moved
     return image
