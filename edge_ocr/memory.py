@@ -1,11 +1,11 @@
 """Keep the process's resident memory close to what it uses (glibc malloc tuning).
 
-onnxruntime allocates and frees its buffers on every run (the arena is off). glibc raises its
-mmap threshold each time such a buffer is freed, after which buffers of a few MB come from the
-heap instead, fragment it and stay resident: a daemon reading 4 fields per frame settled ~30 MB
-higher and peaked ~60 MB higher on its first frames than it needs (docs/benchmarks.md). Fixing
-the thresholds turns that off: big buffers are mapped and unmapped, and free heap tops are
-returned. Elsewhere than glibc this does nothing.
+Frames, crops and onnxruntime's buffers of a few MB are allocated and freed all the time. glibc
+raises its mmap threshold each time such a buffer is freed, after which buffers of a few MB come
+from the heap instead, fragment it and stay resident: a daemon reading 4 fields per frame (then
+with onnxruntime's arena off) settled ~30 MB higher and peaked ~60 MB higher on its first frames
+than it needs (docs/benchmarks.md). Fixing the thresholds turns that off: big buffers are
+mapped and unmapped, and free heap tops are returned. Elsewhere than glibc this does nothing.
 """
 
 from __future__ import annotations

@@ -251,7 +251,7 @@ def test_lines_are_batched_by_similar_width() -> None:
     widths = [300, 20, 310, 25, 150, 160, 30]
     lines = [Prepared(Path(f"{w}.png"), np.zeros((32, w), np.uint8)) for w in widths]
     lines.append(Prepared(Path("bad.png"), None, "corrupt"))
-    groups = by_width_names(batch.by_width(lines, 2))
+    groups = by_width_names(batch.by_width(lines, 2, max_columns=10_000))
     assert groups == [["310", "300"], ["160", "150"], ["30", "25"], ["20"]]
 
 
