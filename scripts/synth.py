@@ -191,9 +191,8 @@ class LineGenerator:
     def _pick_sides(self, is_label: bool) -> tuple[str, ...]:
         """Which sides of the crop show a piece of the neighbouring word: none mostly."""
         r = self._r
-        if self._printed is None or r.random() >= SIDE_FRAGMENT_SHARE[
-            "label" if is_label else "words"
-        ]:
+        share = SIDE_FRAGMENT_SHARE["label" if is_label else "words"]
+        if self._printed is None or r.random() >= share:
             return ()
         return r.choice((("left",), ("right",), ("right",), ("left", "right")))
 
