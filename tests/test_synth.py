@@ -299,11 +299,44 @@ def test_some_short_lines_are_letter_spaced_with_word_spaces_still_wider(fonts: 
 
     size = 40
     for em in WIDE_TRACKING_EM:
-        columns = render_font(fonts[0], "HH HH", size, em * size).mask.max(axis=0) > 0.5
-        edges = np.flatnonzero(np.diff(columns.astype(np.int8)))  # starts and ends of ink runs
-        gaps = [int(b - a) for a, b in zip(edges[1::2], edges[2::2], strict=False)]
+        gaps = _ink_gaps(render_font(fonts[0], "HH HH", size, em * size).mask)
         assert len(gaps) == 3  # between the H's: letter gap, word gap, letter gap
         assert gaps[1] > max(gaps[0], gaps[2]) + 0.2 * size
+
+
+def _ink_gaps(mask: np.ndarray) -> list[int]:
+    """The widths of the empty column runs between a mask's runs of ink, left to right."""
+    columns = mask.max(axis=0) > 0.5
+    edges = np.flatnonzero(np.diff(columns.astype(np.int8)))  # starts and ends of ink runs
+    return [int(b - a) for a, b in zip(edges[1::2], edges[2::2], strict=False)]
+
+
+def test_word_spaces_vary_from_narrow_to_wide_and_stay_wider_than_letter_gaps(
+    fonts: list[str],
+) -> None:
+    """Condensed and tightly set signs have word spaces far narrower than a font's own: some
+    lines are drawn with spaces 0.15-0.5 em wide, so narrow and wide ones both occur, and the
+    space is still the widest gap on its line, so the label's spaces are what the picture shows."""
+    from scripts.synth import VARIABLE_SPACE_EM, _Look
+    from scripts.synthlib.glyphs import render_font
+
+    gen = LineGenerator(CHARSET, seed=9, fonts=fonts, kind="words")
+    widths = []
+    for _ in range(600):
+        gen._render("Lot 7 of 12", _Look("font", None))
+        printed = gen._printed
+        assert printed is not None
+        widths.append(printed.space / printed.size)
+    own = ImageFont.truetype(fonts[0], 100).getlength(" ") / 100
+    assert sum(w < 0.2 for w in widths) >= 10  # narrower than common fonts' own spaces
+    assert sum(w > own + 0.05 for w in widths) >= 10
+    assert min(widths) >= VARIABLE_SPACE_EM[0] - 1e-6
+
+    size = 40
+    for tracking in (-0.04, 0.0, 0.22):
+        mask = render_font(fonts[0], "HH HH", size, tracking * size, space=0.15 * size).mask
+        gaps = _ink_gaps(mask)
+        assert len(gaps) == 3 and gaps[1] > max(gaps[0], gaps[2]) + 0.08 * size
 
 
 def test_scene_words_include_the_short_words_real_text_is_full_of() -> None:

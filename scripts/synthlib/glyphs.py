@@ -32,13 +32,15 @@ def _draw(
     text: str,
     tracking: float = 0.0,
     rise: Sequence[float] | None = None,
+    space: float | None = None,
 ) -> np.ndarray:
-    """Render `text` in white on black, `tracking` extra px between characters and each
-    character moved up by its `rise` in px (letters punched one by one never line up)."""
+    """Render `text` in white on black, `tracking` extra px between characters, each character
+    moved up by its `rise` in px (letters punched one by one never line up) and, if given, a word
+    space `space` px wide instead of the font's (plus the tracking)."""
     ascent, descent = font.getmetrics()
     pad = max(2, font.size // 4)
     lift = int(max((abs(v) for v in rise), default=0)) if rise else 0
-    if tracking == 0 and not rise:
+    if tracking == 0 and not rise and space is None:
         width = int(font.getlength(text)) + 2 * pad + font.size // 2
         positions = [(0.0, 0.0, text)]
     else:
@@ -46,7 +48,7 @@ def _draw(
         x = 0.0
         for i, ch in enumerate(text):
             positions.append((x, -rise[i] if rise else 0.0, ch))
-            x += font.getlength(ch) + tracking
+            x += (space if ch == " " and space is not None else font.getlength(ch)) + tracking
         width = int(max(x, 1)) + 2 * pad + font.size // 2
     height = ascent + descent + 2 * (pad + lift)
     image = Image.new("L", (max(width, 1), height), 0)
@@ -72,11 +74,12 @@ def render_font(
     size: int,
     tracking: float = 0.0,
     rise: Sequence[float] | None = None,
+    space: float | None = None,
 ) -> Ink:
-    """`text` in the font at `path` with an em of `size` px, letters `tracking` px further apart
-    and, if given, each shifted up by its `rise` in px."""
+    """`text` in the font at `path` with an em of `size` px, letters `tracking` px further apart,
+    if given each shifted up by its `rise` in px and word spaces `space` px wide."""
     font = font_at(path, size)
-    return Ink(trim(_draw(font, text, tracking, rise), 2), text, size)
+    return Ink(trim(_draw(font, text, tracking, rise, space), 2), text, size)
 
 
 def render_stencil(path: str, text: str, size: int, rng: random.Random) -> Ink:
