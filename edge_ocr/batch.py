@@ -45,7 +45,7 @@ import numpy as np
 from edge_ocr import imagefile
 from edge_ocr.config import IMAGE_PATTERNS
 from edge_ocr.errors import EdgeOcrError, ImageError, SourceError
-from edge_ocr.recognizer import DEFAULT_VIEWS, MAX_BATCH_COLUMNS
+from edge_ocr.recognizer import DEFAULT_VIEWS, MAX_BATCH_COLUMNS, width_groups
 from edge_ocr.sources.folder import is_temporary
 
 log = logging.getLogger(__name__)
@@ -182,22 +182,9 @@ def by_width(
     A batch holds at most `batch_size` lines and at most `max_columns` columns of padded width
     (lines x widest line), so a batch of wide lines is smaller.
     """
-    ok = sorted(
-        (p for p in lines if p.line is not None),
-        key=lambda p: p.line.shape[1],  # type: ignore[union-attr]
-        reverse=True,
-    )
-    groups: list[list[Prepared]] = []
-    group: list[Prepared] = []
-    for p in ok:
-        widest = group[0].line.shape[1] if group else 0  # type: ignore[union-attr]
-        if group and (len(group) == batch_size or (len(group) + 1) * widest > max_columns):
-            groups.append(group)
-            group = []
-        group.append(p)
-    if group:
-        groups.append(group)
-    return groups
+    ok = [p for p in lines if p.line is not None]
+    widths = [p.line.shape[1] for p in ok]  # type: ignore[union-attr]
+    return [[ok[i] for i in group] for group in width_groups(widths, max_columns, batch_size)]
 
 
 def recognize_paths(

@@ -228,13 +228,20 @@ class _Read:
     mask: np.ndarray | None
 
 
-def width_groups(widths: Sequence[int], max_columns: int) -> list[list[int]]:
+def width_groups(
+    widths: Sequence[int], max_columns: int, max_lines: int | None = None
+) -> list[list[int]]:
     """Indices of lines cut into batches of similar width, widest first; each batch holds at
-    most `max_columns` columns of padded width (lines x its widest line), and at least one line."""
+    most `max_columns` columns of padded width (lines x its widest line), at most `max_lines`
+    lines if given, and at least one line."""
     order = sorted(range(len(widths)), key=lambda i: widths[i], reverse=True)
     groups: list[list[int]] = []
     for i in order:
-        if groups and (len(groups[-1]) + 1) * widths[groups[-1][0]] <= max_columns:
+        if (
+            groups
+            and (len(groups[-1]) + 1) * widths[groups[-1][0]] <= max_columns
+            and (max_lines is None or len(groups[-1]) < max_lines)
+        ):
             groups[-1].append(i)
         else:
             groups.append([i])
