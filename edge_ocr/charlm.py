@@ -11,7 +11,8 @@ n-gram kept, log P(char | the n-1 before it); for every context kept, the log we
 unseen continuations back off with. One `.npz` file (no pickle) holds, per order n, the sorted
 integer keys of the n-grams and their log-probabilities, and the sorted keys of the contexts
 and their backoff weights; a key is the characters' ids in base `len(charset) + 3` (id 0 is
-unused, then the charset, then begin and end of line).
+unused, then the charset, then begin and end of line). The file may also hold a word list
+(`edge_ocr.lexicon.WordList`, array `words`) that misread words are snapped to.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from edge_ocr.errors import ModelError
+from edge_ocr.lexicon import WordList
 from edge_ocr.session import shipped_model_path
 
 FORMAT = "edge-ocr-charlm-1"
@@ -47,10 +49,12 @@ class CharLM:
         grams: Sequence[tuple[np.ndarray, np.ndarray]],
         contexts: Sequence[tuple[np.ndarray, np.ndarray]],
         meta: dict[str, str] | None = None,
+        words: WordList | None = None,
     ) -> None:
         """`grams[n - 1]`: (sorted int64 keys, float32 log-probs) of the kept n-grams, n = 1..order;
         `contexts[n - 1]`: (sorted int64 keys, float32 log backoff weights) of the kept contexts
-        of n-grams (length n - 1; the entry for n = 1 is empty)."""
+        of n-grams (length n - 1; the entry for n = 1 is empty); `words`: the words a reading
+        should be, if any."""
         if order < 1 or len(grams) != order or len(contexts) != order:
             raise ValueError(f"need {order} tables of n-grams and of contexts")
         self.charset = charset
@@ -71,6 +75,7 @@ class CharLM:
             for n, (k, v) in enumerate(contexts, start=1)
         ]
         self.meta = dict(meta or {})
+        self.words = words
 
     # -- files --------------------------------------------------------------------------------
 
@@ -92,7 +97,8 @@ class CharLM:
                 contexts = [
                     (_undiff(z[f"ctx{n}_keys"]), z[f"ctx{n}_logw"]) for n in range(1, order + 1)
                 ]
-                return cls(str(meta["charset"]), order, grams, contexts, meta)
+                words = WordList(_undiff(z["words"])) if "words" in z.files else None
+                return cls(str(meta["charset"]), order, grams, contexts, meta, words)
         except ModelError:
             raise
         except Exception as err:  # a truncated or foreign file: say which and why
@@ -110,6 +116,8 @@ class CharLM:
             ):
                 arrays[keys_name] = np.diff(keys.astype(np.int64), prepend=np.int64(0))
                 arrays[values_name] = values  # float16 already
+        if self.words is not None:
+            arrays["words"] = np.diff(self.words.keys.astype(np.int64), prepend=np.int64(0))
         with open(path, "wb") as fh:
             np.savez_compressed(fh, **arrays)
 

@@ -104,6 +104,37 @@ def _runs(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return best[starts][keep], starts[keep], ends[keep], peaks[keep]
 
 
+def log_likelihoods(logp: np.ndarray, labels: Sequence[Sequence[int]]) -> np.ndarray:
+    """log P(labels | line) under CTC of each label sequence (class ids, no blanks), summed over
+    every path that reads it: the forward algorithm on log-probabilities [t, classes], all
+    sequences in one pass. float64 [len(labels)]; -inf-like for one the frames cannot hold."""
+    k = len(labels)
+    if k == 0:
+        return np.zeros(0)
+    lengths = np.array([2 * len(ids) + 1 for ids in labels])
+    states = int(lengths.max())
+    ext = np.zeros((k, states), np.int64)  # blank, c1, blank, c2, ..., blank (0-padded)
+    for row, ids in enumerate(labels):
+        ext[row, 1 : 2 * len(ids) : 2] = ids
+    # A state may skip the blank before it when its character differs from the one two back.
+    skip = np.zeros((k, states), bool)
+    skip[:, 3::2] = ext[:, 3::2] != ext[:, 1:-2:2]
+    neg = -1e30
+    rows = np.arange(k)[:, None]
+    alpha = np.full((k, states), neg)
+    alpha[:, 0] = logp[0, 0]
+    if states > 1:
+        alpha[:, 1] = logp[0, ext[:, 1]]
+    for t in range(1, len(logp)):
+        one = np.concatenate((np.full((k, 1), neg), alpha[:, :-1]), axis=1)
+        two = np.concatenate((np.full((k, 2), neg), alpha[:, :-2]), axis=1)
+        alpha = np.logaddexp(np.logaddexp(alpha, one), np.where(skip, two, neg))
+        alpha = alpha + logp[t][ext]
+    last = alpha[rows[:, 0], lengths - 1]
+    before = np.where(lengths > 1, alpha[rows[:, 0], np.maximum(lengths - 2, 0)], neg)
+    return np.logaddexp(last, before)
+
+
 # -- rescoring with a language model ------------------------------------------------------------
 
 

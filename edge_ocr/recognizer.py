@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_ocr import ctc, preprocess
+from edge_ocr import ctc, lexicon, preprocess
 from edge_ocr.charlm import CharLM
 from edge_ocr.errors import ModelError
 from edge_ocr.modelinfo import DEFAULT_VIEWS, VIEW_NAMES, ModelInfo
@@ -88,7 +88,12 @@ class Recognizer:
             self.info.height,
             threads,
             views,
-            f"language model of {len(self.lm)} n-grams" if self.lm else "no language model",
+            (
+                f"language model of {len(self.lm)} n-grams, "
+                f"{len(self.lm.words) if self.lm.words else 'no'} words"
+            )
+            if self.lm
+            else "no language model",
         )
 
     def mask(self, allowed: str | None) -> np.ndarray | None:
@@ -158,7 +163,10 @@ class Recognizer:
         model, when there is one (only the winning view is rescored: a third of the work)."""
         if self.lm is None:
             return read.greedy
-        return ctc.rescore(read.logits, self.info.charset, self.lm, read.mask)
+        settled = ctc.rescore(read.logits, self.info.charset, self.lm, read.mask)
+        if self.lm.words is None:
+            return settled
+        return lexicon.snap(settled, read.logits, self.info.charset, self.lm.words, read.mask)
 
     def _views(self, line: np.ndarray) -> list[tuple[np.ndarray, tuple[float, float]]]:
         """The first `self.views` views of a prepared line, each with (offset, scale): a column

@@ -11,7 +11,10 @@ Debian's word lists. Nothing else goes in: no real text, no evaluation set.
 The model is interpolated absolute discounting (discount 0.75, add-one unigrams over the
 charset and end of line), stored as a backoff table (`edge_ocr.charlm`): n-grams seen fewer
 than --min-count times (n >= 2) are dropped and their mass left to the shorter context.
-Same arguments, same file.
+The file also carries the words misread words are snapped to (`edge_ocr.lexicon`): Debian's
+word lists as the generator reads them, plus every run of four or more letters the generated
+lines repeat at least WORD_MIN_COUNT times (the label grammar's own words: Lote, Herst, Gewicht;
+a random code of letters never repeats so often). Same arguments, same file.
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from edge_ocr.charlm import CharLM, _keys
+from edge_ocr.lexicon import WordList, words_of
 from scripts.charsets import DEFAULT_CHARSET, read_charset
 
 log = logging.getLogger(__name__)
 
 DISCOUNT = 0.75
+# In 1M generated lines the grammar's own words (Lote, RoHS) occur 870+ times, made-up streets 3-5.
+WORD_MIN_COUNT = 20
 
 
 def generated_text(charset: str, lines: int, seed: int) -> Iterable[str]:
@@ -50,6 +56,21 @@ def generated_text(charset: str, lines: int, seed: int) -> Iterable[str]:
             yield source.display_reading() if seven else source.line("label")
         else:
             yield source.line("words")
+
+
+def counting_words(texts: Iterable[str], seen: collections.Counter[str]) -> Iterable[str]:
+    """The texts, unchanged, counting the words (`edge_ocr.lexicon.words_of`) of each in `seen`."""
+    for text in texts:
+        seen.update(m.group().lower() for m in words_of(text))
+        yield text
+
+
+def word_list(charset: str, seen: collections.Counter[str]) -> WordList:
+    """Debian's words (as the generator reads them) and the words the generated text repeats."""
+    from scripts.synthlib.content import load_words
+
+    common = {w for w, n in seen.items() if n >= WORD_MIN_COUNT}
+    return WordList.of(set(load_words(charset)) | common)
 
 
 def count_ngrams(
@@ -152,7 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     charset = read_charset(args.charset)
     started = time.perf_counter()
-    counts = count_ngrams(generated_text(charset, args.lines, args.seed), charset, args.order)
+    seen: collections.Counter[str] = collections.Counter()
+    texts = counting_words(generated_text(charset, args.lines, args.seed), seen)
+    counts = count_ngrams(texts, charset, args.order)
     provenance = (
         f"python -m scripts.charlm --lines {args.lines} --order {args.order} "
         f"--min-count {args.min_count} --seed {args.seed}: generated label lines and Debian "
@@ -160,10 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     meta = {"name": "latin-charlm", "provenance": provenance, "discount": str(DISCOUNT)}
     lm = build(counts, charset, args.min_count, meta)
+    lm.words = word_list(charset, seen)
     lm.save(args.out)
     size = os.path.getsize(args.out)
     print(
-        f"{args.out}: order {args.order}, {len(lm)} n-grams, {size / 1e6:.2f} MB, "
+        f"{args.out}: order {args.order}, {len(lm)} n-grams, {len(lm.words)} words, "
+        f"{size / 1e6:.2f} MB, "
         f"{time.perf_counter() - started:.0f} s; {json.dumps(meta['provenance'])}"
     )
     return 0

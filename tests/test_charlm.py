@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ctc_frames import frame_logits, spelled
 
 from edge_ocr import ctc
 from edge_ocr.charlm import CharLM, default_lm_path
@@ -100,29 +101,12 @@ def test_the_shipped_model_prefers_label_text() -> None:
 
 
 def _logits(frames: list[dict[str, float]]) -> np.ndarray:
-    """Logits whose softmax gives each frame the probabilities listed (the rest to blank)."""
-    probs = np.full((len(frames), len(CHARSET) + 1), 1e-6, np.float32)
-    for t, frame in enumerate(frames):
-        for ch, p in frame.items():
-            probs[t, CHARSET.index(ch) + 1] = p
-        probs[t, 0] = max(1e-6, 1 - sum(frame.values()))
-    return np.log(probs)
-
-
-def _spelled(
-    text: str, unsure: dict[int, dict[str, float]] | None = None
-) -> list[dict[str, float]]:
-    """A frame per character, each followed by a blank frame; character i gets `unsure[i]`."""
-    frames: list[dict[str, float]] = []
-    for i, ch in enumerate(text):
-        frames.append((unsure or {}).get(i, {ch: 0.98}))
-        frames.append({})
-    return frames
+    return frame_logits(frames, CHARSET)
 
 
 def test_an_unsure_character_is_settled_by_the_language_model(lm: CharLM) -> None:
     """ "i?door": 'm' at 0.55 and 'n' at 0.40 reads "imdoor" greedily, "indoor" rescored."""
-    logits = _logits(_spelled("indoor", {1: {"m": 0.55, "n": 0.40}}))
+    logits = _logits(spelled("indoor", {1: {"m": 0.55, "n": 0.40}}))
     assert ctc.greedy_decode(logits, CHARSET).text == "imdoor"
     out = ctc.rescore(logits, CHARSET, lm)
     assert out.text == "indoor"
@@ -133,7 +117,7 @@ def test_an_unsure_character_is_settled_by_the_language_model(lm: CharLM) -> Non
 
 def test_a_character_read_too_faintly_is_put_back(lm: CharLM) -> None:
     """A blank frame where 'o' reached 0.3 between "ind" and "or" gives "indoor"."""
-    frames = _spelled("ind") + [{"o": 0.3}, {}] + _spelled("or")
+    frames = spelled("ind") + [{"o": 0.3}, {}] + spelled("or")
     logits = _logits(frames)
     assert ctc.greedy_decode(logits, CHARSET).text == "indor"
     assert ctc.rescore(logits, CHARSET, lm).text == "indoor"
@@ -141,7 +125,7 @@ def test_a_character_read_too_faintly_is_put_back(lm: CharLM) -> None:
 
 def test_a_confident_reading_is_left_alone(lm: CharLM) -> None:
     """Text the model has never seen, read with confidence, comes back exactly as read."""
-    logits = _logits(_spelled("qx7zv"))
+    logits = _logits(spelled("qx7zv"))
     greedy = ctc.greedy_decode(logits, CHARSET)
     assert ctc.rescore(logits, CHARSET, lm) == greedy
 
@@ -154,7 +138,7 @@ def test_nothing_read_is_not_made_into_text(lm: CharLM) -> None:
 
 def test_rescoring_keeps_to_the_allowed_characters(lm: CharLM) -> None:
     """With only digits allowed, no letter comes back, however much the model likes it."""
-    logits = _logits(_spelled("4711", {1: {"7": 0.5, "o": 0.45}}))
+    logits = _logits(spelled("4711", {1: {"7": 0.5, "o": 0.45}}))
     mask = ctc.allowed_mask(CHARSET, "0123456789")
     out = ctc.rescore(logits, CHARSET, lm, mask)
     assert out.text.isdigit()
@@ -163,7 +147,7 @@ def test_rescoring_keeps_to_the_allowed_characters(lm: CharLM) -> None:
 def test_far_apart_edits_are_each_settled(lm: CharLM) -> None:
     """Two unsure characters in different words are both fixed, the weight counted once each."""
     logits = _logits(
-        _spelled("indoor use only", {1: {"m": 0.55, "n": 0.40}, 12: {"b": 0.6, "n": 0.35}})
+        spelled("indoor use only", {1: {"m": 0.55, "n": 0.40}, 12: {"b": 0.6, "n": 0.35}})
     )
     assert ctc.greedy_decode(logits, CHARSET).text == "imdoor use obly"
     assert ctc.rescore(logits, CHARSET, lm).text == "indoor use only"

@@ -44,3 +44,23 @@ def test_length_ignores_batch_padding_frames() -> None:
     out = ctc.greedy_decode(_logits([1, 0, 2, 2]), CHARSET, length=2)
     assert out.text == "a"
     assert out.positions == (0,)
+
+
+def test_line_likelihood_sums_every_path_that_reads_the_text() -> None:
+    """log_likelihoods agrees with summing P(path) over all paths that collapse to each text,
+    double letters (which need a blank between) and texts the frames cannot hold included."""
+    import itertools
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((5, 4))
+    probs /= probs.sum(axis=1, keepdims=True)
+    texts = [[1], [1, 2], [2, 2], [1, 2, 3], [], [3, 3, 3], [1, 1, 1, 1]]
+    totals = dict.fromkeys(map(tuple, texts), 0.0)
+    for path in itertools.product(range(4), repeat=5):
+        read = tuple(c for i, c in enumerate(path) if c and (i == 0 or path[i - 1] != c))
+        if read in totals:
+            totals[read] += float(np.prod(probs[np.arange(5), path]))
+    got = ctc.log_likelihoods(np.log(probs), texts)
+    for text, value in zip(texts, got, strict=True):
+        total = totals[tuple(text)]
+        assert (value < -1e20) if total == 0 else abs(value - np.log(total)) < 1e-9
