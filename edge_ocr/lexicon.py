@@ -45,7 +45,7 @@ def _key(word: str) -> int:
 
 class WordList:
     """Membership in a list of words, case-insensitive, kept as sorted CRC-32s (4 bytes a word;
-    a word outside the list passes for one in it about once in 40,000 asks)."""
+    with 75,000 words kept, a word outside the list passes for one in it once in 57,000 asks)."""
 
     def __init__(self, keys: np.ndarray) -> None:
         self.keys = np.unique(np.asarray(keys, dtype=np.uint32))
