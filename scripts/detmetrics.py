@@ -9,6 +9,10 @@ The protocol (ICDAR-style, as `docs/detection.md` states it):
   not answers and are dropped before matching.
 - Matching is one-to-one and greedy: all (ground truth, detection) pairs with polygon IoU
   >= 0.5, highest IoU first, each word used at most once.
+- Where the ground truth is axis-aligned rectangles (ICDAR 2003: x, y, width, height, so a
+  slanted word's box is its upright bounding box), each detected quad is compared as its own
+  upright bounding rectangle, like with like: a tight slanted quad would otherwise overlap the
+  upright box of the same slanted word by less than 0.5.
 - Detection: hits are detections matched to cared-for words. Precision = hits / (detections -
   those matched to don't-care words); recall = hits / cared-for words.
 - End to end: a cared-for word is read when the detection matched to it has the same protocol
@@ -122,6 +126,14 @@ def quad_iou(a: Polygon, b: Polygon) -> float:
     return inter_area / union if union > 0 else 0.0
 
 
+def bounding_rectangle(quad: Polygon) -> tuple[Point, Point, Point, Point]:
+    """The upright rectangle around a polygon, clockwise from its top-left corner."""
+    xs = [float(x) for x, _ in quad]
+    ys = [float(y) for _, y in quad]
+    left, top, right, bottom = min(xs), min(ys), max(xs), max(ys)
+    return (left, top), (right, top), (right, bottom), (left, bottom)
+
+
 def match_greedy(
     gt: Sequence[Polygon], det: Sequence[Polygon], threshold: float = IOU_THRESHOLD
 ) -> list[tuple[int, int, float]]:
@@ -174,9 +186,15 @@ def count_image(
     gt_words: Sequence[tuple[Polygon, str]],
     det_words: Sequence[tuple[Polygon, str]],
     threshold: float = IOU_THRESHOLD,
+    rectangles: bool = False,
 ) -> Counts:
-    """Score one image's detected (quad, text) words against its ground-truth (quad, text) words."""
-    answers = [(q, normalize_protocol(t)) for q, t in det_words]
+    """Score one image's detected (quad, text) words against its ground-truth (quad, text) words.
+
+    `rectangles`: the ground truth is upright rectangles; detections are compared as theirs.
+    """
+    answers = [
+        (bounding_rectangle(q) if rectangles else q, normalize_protocol(t)) for q, t in det_words
+    ]
     answers = [(q, t) for q, t in answers if t]
     dont_care = [is_dont_care(t) for _, t in gt_words]
     matches = match_greedy([q for q, _ in gt_words], [q for q, _ in answers], threshold)

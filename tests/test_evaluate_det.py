@@ -111,6 +111,16 @@ def test_e2e_needs_the_box_too() -> None:
     assert (counts.hits, counts.read, counts.detections, counts.gt_cared) == (0, 0, 1, 1)
 
 
+def test_a_slanted_word_matches_its_upright_box_as_a_rectangle() -> None:
+    """ICDAR 2003 boxes a slanted word upright: a tight slanted quad covers 3/8 of that box (no
+    match), its bounding rectangle all of it (read) when the set is scored as rectangles."""
+    gt = [(rect_quad(0, 0, 100, 40), "Essex")]
+    det = [(((0, 25), (100, 0), (100, 15), (0, 40)), "ESSEX")]
+    assert quad_iou(gt[0][0], det[0][0]) == pytest.approx(0.375)
+    assert count_image(gt, det).read == 0
+    assert count_image(gt, det, rectangles=True).read == 1
+
+
 def test_detected_words_without_protocol_text_are_dropped() -> None:
     """A lone punctuation mark is no answer and no false positive."""
     counts = count_image([], [(rect_quad(0, 0, 5, 10), "-")])
@@ -209,6 +219,9 @@ def test_a_real_run_on_two_frames_writes_the_report(tmp_path: Path) -> None:
     assert result["e2e_recall"] > 0 and result["median_ms"] > 0  # printed words get read
     assert result["peak_rss_mb"] > 0 and result["model_mb"] > 0
     assert "| ours-classical |" in out.read_text()
+    # ICDAR 2003's upright boxes: scored as rectangles, the systems' own quads kept beside
+    assert {"det_recall", "e2e_recall"} <= set(result["as_quads"])
+    assert "Compared as the systems' own quads" in out.read_text()
 
 
 def test_ours_at_another_max_side_is_a_system_of_its_own() -> None:
@@ -237,3 +250,6 @@ def test_generated_sets_live_in_folders_of_their_names(tmp_path: Path) -> None:
     assert sets["scenes_near"].path == str(tmp_path / "scenes_near")
     assert sets["scenes_640"].path == sets["scenes_test"].path == str(tmp_path / "scenes_test")
     assert sets["scenes_640"].size == (640, 480) and sets["scenes_test"].size is None
+    assert not any(s.rectangles for s in sets.values())  # generated truth: quads
+    (real,) = plan_sets("ic03_scenes", tmp_path, tmp_path)
+    assert real.rectangles  # ICDAR 2003 truth: upright rectangles
