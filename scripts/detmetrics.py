@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge_ocr.regions import rect_quad
+from edge_ocr.types import Quad
 from scripts.metrics import normalize_protocol
 
 Point = tuple[float, float]
@@ -126,12 +128,11 @@ def quad_iou(a: Polygon, b: Polygon) -> float:
     return inter_area / union if union > 0 else 0.0
 
 
-def bounding_rectangle(quad: Polygon) -> tuple[Point, Point, Point, Point]:
+def bounding_rectangle(quad: Polygon) -> Quad:
     """The upright rectangle around a polygon, clockwise from its top-left corner."""
     xs = [float(x) for x, _ in quad]
     ys = [float(y) for _, y in quad]
-    left, top, right, bottom = min(xs), min(ys), max(xs), max(ys)
-    return (left, top), (right, top), (right, bottom), (left, bottom)
+    return rect_quad(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
 
 
 def match_greedy(
