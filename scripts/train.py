@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread left behind when main() returns
     if args.threads:
         torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             prox_l1(model, lr * args.sparsity)
         step += 1
         samples += images.shape[0]
-        losses.append(float(loss))
+        losses.append(loss.item())
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(

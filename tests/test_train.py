@@ -1,0 +1,32 @@
+"""Tests for scripts/train.py: a smoke run of the recognizer's training through its real data
+worker, resumed where it stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from scripts import train  # noqa: E402
+from scripts.crnn import CrnnShape  # noqa: E402
+
+
+def test_smoke_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    """Two steps of a tiny net through a spawned data worker write the curve and checkpoints;
+    the same command with more steps continues from step 2, not from scratch."""
+    run = tmp_path / "run"
+    common = ["--run", str(run), "--channels", "8,8,8,8,8,8,8", "--hidden", "8"]
+    common += ["--batch", "2", "--workers", "1", "--threads", "1", "--warmup", "1"]
+    common += ["--val-count", "2", "--eval-every", "2", "--real", str(tmp_path / "none")]
+    assert train.main([*common, "--steps", "2"]) == 0
+    first = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    assert first["step"] == 2 and first["samples"] == 4
+    assert train.main([*common, "--steps", "4"]) == 0
+    last = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    assert last["step"] == 4 and last["samples"] == 8
+    assert CrnnShape.from_dict(last["shape"]).hidden == 8
+    rows = (run / "curve.tsv").read_text().splitlines()
+    assert rows[0].startswith("step\t") and [r.split("\t")[0] for r in rows[1:]] == ["2", "4"]
+    assert (run / "best.pt").exists()
