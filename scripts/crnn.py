@@ -6,7 +6,9 @@ as a genuinely smaller instance of this same class (scripts/prune.py).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -110,3 +112,39 @@ def macs(shape: CrnnShape, width: int = 128, height: int = 32) -> int:
     total += 2 * t * 4 * hid * (cin + hid)  # bidirectional LSTM
     total += t * 2 * hid * shape.num_classes
     return total
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[CRNN, dict]:
+    """The network of a checkpoint, in eval mode, and the checkpoint itself."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = CRNN(CrnnShape.from_dict(state["shape"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
+
+
+def save_resized(out: str | os.PathLike[str], model: CRNN, charset: str, parent: str) -> None:
+    """Write a pruned or widened network as a checkpoint `scripts.train --init` starts from."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        dict(
+            model=model.state_dict(),
+            shape=model.shape.to_dict(),
+            charset=charset,
+            parent=parent,
+            step=0,
+        ),
+        out,
+    )
+
+
+def describe_resize(before: CRNN, after: CRNN) -> str:
+    """Channels, hidden units, parameters and MACs (32x128) before -> after, with the change."""
+    a, b = before.shape, after.shape
+    pa, pb = count_params(before), count_params(after)
+    ma, mb = macs(a) / 1e6, macs(b) / 1e6
+    return (
+        f"channels {a.channels} -> {b.channels}, hidden {a.hidden} -> {b.hidden}\n"
+        f"parameters {pa} -> {pb} ({pb / pa - 1:+.1%})\n"
+        f"MMAC (32x128) {ma:.1f} -> {mb:.1f} ({mb / ma - 1:+.1%})"
+    )

@@ -14,7 +14,6 @@ compare them with scripts/evaluate.py.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -24,16 +23,7 @@ import torch
 
 from edge_ocr import preprocess
 from edge_ocr.modelinfo import ModelInfo
-from scripts.crnn import CRNN, DOWNSAMPLE, CrnnShape
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[CRNN, dict]:
-    """The network of a checkpoint, in eval mode, and the checkpoint itself."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = CRNN(CrnnShape.from_dict(state["shape"]))
-    model.load_state_dict(state["model"])
-    model.eval()
-    return model, state
+from scripts.crnn import CRNN, DOWNSAMPLE, load_checkpoint
 
 
 def export_fp32(model: CRNN, info: ModelInfo, out: Path) -> None:

@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 
-from scripts.crnn import CRNN, CrnnShape, count_params, macs, shape_params
+from scripts.crnn import (
+    CRNN,
+    CrnnShape,
+    describe_resize,
+    load_checkpoint,
+    macs,
+    save_resized,
+    shape_params,
+)
 
 
 def plan_keep(
@@ -174,35 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=0, help="LSTM hidden units to keep (0: all)")
     args = p.parse_args(argv)
 
-    state = torch.load(args.ckpt, map_location="cpu", weights_only=False)
-    model = CRNN(CrnnShape.from_dict(state["shape"]))
-    model.load_state_dict(state["model"])
-    model.eval()
+    model, state = load_checkpoint(args.ckpt)
     keep = plan_channels(model, args.target, args.min_keep, args.multiple)
-    h = args.hidden or model.shape.hidden
-    hidden_keep = plan_hidden(model, h)
+    hidden_keep = plan_hidden(model, args.hidden or model.shape.hidden)
     new = prune(model, keep, hidden_keep)
-    before, after = model.shape, new.shape
-    print(f"channels {before.channels} -> {after.channels}, hidden {before.hidden} -> {h}")
-    print(
-        f"parameters {count_params(model)} -> {count_params(new)} "
-        f"({1 - count_params(new) / count_params(model):.1%} fewer)"
-    )
-    print(
-        f"MMAC (32x128) {macs(before) / 1e6:.1f} -> {macs(after) / 1e6:.1f} "
-        f"({1 - macs(after) / macs(before):.1%} fewer)"
-    )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        dict(
-            model=new.state_dict(),
-            shape=after.to_dict(),
-            charset=state["charset"],
-            parent=str(args.ckpt),
-            step=0,
-        ),
-        args.out,
-    )
+    print(describe_resize(model, new))
+    save_resized(args.out, new, state["charset"], str(args.ckpt))
     return 0
 
 

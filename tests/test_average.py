@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from scripts import average
-from scripts.crnn import CRNN, CrnnShape
-from scripts.export import load_checkpoint
+from scripts.crnn import CRNN, CrnnShape, load_checkpoint
 
 CHARSET = "0123456789AB"
 
