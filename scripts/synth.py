@@ -312,7 +312,7 @@ class LineGenerator:
                 level = fg + (0.5 if fg < 0.5 else -0.5) * r.uniform(0.6, 1.0)
                 surface = effects.outline(surface, all_ink, size, level, r)
             image = effects.print_ink(surface, all_ink, fg, hard, r, g)
-        image = effects.lighting(image, hard, r)
+        image = effects.light(image, text, size, hard, r)
         image = effects.ensure_legible(image, text, size, 0.16 - 0.08 * hard)
         # A box clipping the top could erase a degree sign or quote, the bottom a period.
         chars = set(ink.text)

@@ -173,6 +173,34 @@ def test_camera_never_blurs_or_noises_the_strokes_away() -> None:
     assert noisiest < 0.4
 
 
+def test_light_never_washes_out_part_of_a_line() -> None:
+    """Glare or a shadow's edge may dim a label, but no em-wide stretch of it (a word, `SN:`)
+    loses more than LEGIBLE of its contrast, where the plain lighting draws sometimes erase
+    one while the line as a whole keeps its contrast."""
+    import random
+
+    import cv2
+
+    from scripts.synthlib import effects
+
+    drawn = np.zeros((40, 300), np.uint8)
+    cv2.putText(drawn, "SN: M5S-36849-V", (6, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2)
+    mask = drawn.astype(np.float32) / 255
+    size = 28
+    image = (0.85 - 0.35 * mask).astype(np.float32)  # gray print on a light label
+    bands = effects.stroke_bands(mask, size)
+    assert bands is not None and bands.keep.sum() >= 8
+    before = effects.band_contrasts(image, bands)
+    plain_worst, worst = 1.0, 1.0
+    for seed in range(400):
+        plain = effects.lighting(image, 1.0, random.Random(seed))
+        plain_worst = min(plain_worst, float((effects.band_contrasts(plain, bands) / before).min()))
+        lit = effects.light(image, mask, size, 1.0, random.Random(seed))
+        worst = min(worst, float((effects.band_contrasts(lit, bands) / before).min()))
+    assert plain_worst < 0.3
+    assert worst >= effects.LEGIBLE
+
+
 def test_faint_thin_type_is_raised_to_a_legible_contrast() -> None:
     """Thin type a few pixels tall never reaches full coverage in its mask, and a shadow can
     leave it faint against the surface right beside it while the canvas as a whole has
