@@ -147,8 +147,9 @@ def test_cli_writes_count_samples_reproducibly_across_worker_counts(tmp_path: Pa
 
 
 def test_camera_never_blurs_or_noises_the_strokes_away() -> None:
-    """The hardest optics and sensor noise still leave the text readable: strokes keep part of
-    their contrast against the surface beside them, and the noise stays well below it."""
+    """The hardest optics and sensor noise still leave the text readable: in every em-wide
+    stretch of the line the strokes keep part of their contrast against the surface beside
+    them, and the noise stays well below the faintest stretch's."""
     import random
 
     import cv2
@@ -161,14 +162,14 @@ def test_camera_never_blurs_or_noises_the_strokes_away() -> None:
     size = 28
     image = 0.8 - 0.2 * mask  # thin, low-contrast print
     scene = effects.Scene(image.astype(np.float32), mask, size)
-    regions = effects.stroke_regions(mask, size)
-    before = effects.stroke_contrast(scene.image, regions)
+    bands = effects.stroke_bands(mask, size)
+    before = effects.band_contrasts(scene.image, bands)
     worst, noisiest = 1.0, 0.0
     for seed in range(300):
         out = effects.camera(scene, 1.0, random.Random(seed), np.random.default_rng(seed))
-        worst = min(worst, effects.stroke_contrast(out, regions) / before)
+        worst = min(worst, float((effects.band_contrasts(out, bands) / before).min()))
         noise = float((out - cv2.GaussianBlur(out, (0, 0), 2))[mask < 0.01].std())
-        noisiest = max(noisiest, noise / before)
+        noisiest = max(noisiest, noise / float(before.min()))
     assert worst >= 0.25
     assert noisiest < 0.4
 
