@@ -394,14 +394,11 @@ def ensure_legible(image: np.ndarray, text_mask: np.ndarray, size: int, floor: f
     """
     image = np.clip(image, 0, 1)
     regions = stroke_regions(text_mask, size)
-    if regions is None:
+    if regions is None or stroke_contrast(image, regions) >= floor:
         return image
     ink, near = regions
-    inside = float(image[ink].mean())
     outside = float(image[near].mean())
-    contrast = inside - outside
-    if abs(contrast) >= floor:
-        return image
+    contrast = float(image[ink].mean()) - outside
     sign = 1.0 if (contrast > 0 if contrast != 0 else outside < 0.5) else -1.0
     coverage = np.minimum(text_mask * (1 / float(text_mask.max())), 1.0)
     # Soft strokes take the change in proportion to their coverage: scale it so the averages
