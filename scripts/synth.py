@@ -90,8 +90,10 @@ _WIDTH_OR_WEIGHT = re.compile(r"\b(display|condensed|narrow|medium|light|bold|it
 # Small marks that sit at the top or bottom of the line and vanish when the box clips there.
 _HIGH_MARKS = set("°'\"`^~*")
 _LOW_MARKS = set("_.,;:")
-# Styles too thin or slanted to survive being sampled onto a 7-row dot grid.
-_THIN_OR_SLANTED = ("thin", "light", "hairline", "italic", "oblique")
+# Styles that do not survive being sampled onto a dot grid of 8-10 rows: too thin or slanted, or
+# so bold that a monospaced m's three stems run into one block (a dot-matrix line's weight comes
+# from how far glyphs.render_dot_matrix thickens a regular face instead).
+_NOT_FOR_DOTS = ("thin", "light", "hairline", "italic", "oblique", "bold", "black", "heavy")
 MIN_HEIGHT, MAX_HEIGHT = 16, 96
 
 
@@ -151,7 +153,7 @@ class LineGenerator:
         self._matrix = [
             f
             for f in self.faces
-            if f.monospace and not any(w in f.style.lower() for w in _THIN_OR_SLANTED)
+            if f.monospace and not any(w in f.style.lower() for w in _NOT_FOR_DOTS)
         ] or list(self.faces)
         self.source = TextSource(charset, self._r)
         self._printed: _Printed | None = None
@@ -237,7 +239,7 @@ class LineGenerator:
         if look.renderer == "dot_matrix":
             return render_dot_matrix(face.path, text, r)
         if r.random() < 0.15:
-            size = r.randint(9, 14)  # far away: few pixels per letter, upscaled later
+            size = r.randint(10, 14)  # far away: few pixels per letter, upscaled later
         else:
             size = int(r.triangular(16, 52, 26))
         if look.renderer == "stencil":
@@ -325,8 +327,9 @@ class LineGenerator:
             clip_right=ink.text[-1:].isalnum(),
             neighbours=side if sides else None,
         )
-        image = effects.camera(scene, hard, r, g)
-        out = effects.finish(image, hard, r)
+        bands = effects.stroke_bands(scene.text_mask, scene.size)
+        image = effects.camera(scene, hard, r, g, bands)
+        out = effects.finish(image, hard, r, bands)
         return self._fit_height(out, small=size < 15)
 
     def _decorate(self, other: np.ndarray, ink: Ink, left: int, top: int) -> bool:

@@ -383,3 +383,90 @@ def test_scene_words_include_the_short_words_real_text_is_full_of() -> None:
     short = sum(len(line) <= 3 for line in lines) / len(lines)
     assert 0.10 <= short <= 0.30
     assert sum(len(line) <= 2 for line in lines) >= 0.02 * len(lines)
+
+
+def test_code_letters_among_digits_leave_out_i_o_and_q() -> None:
+    """Serial, model, part and lot codes draw their letters without I, O and Q, as makers do
+    (O and 0 differ only by width in most faces); words and letter fields keep them."""
+    import random
+    import re
+
+    from scripts.synthlib.content import TextSource
+
+    source = TextSource(CHARSET, random.Random(5))
+    codes = [
+        f()
+        for f in (source.serial, source.model, source.part_number, source.lot)
+        for _ in range(400)
+    ]
+    # Letters touching a digit, after the key ("SN: ", "LOT NO.") is taken off.
+    touching = "".join(
+        m.group(0)
+        for code in codes
+        for m in re.finditer(r"(?<=\d)[A-Z]|[A-Z](?=\d)", code.split(":")[-1].split(". ")[-1])
+    )
+    assert len(touching) > 500
+    assert not set(touching) & set("IOQ")
+    labels = [source.line("label") for _ in range(2000)]
+    assert any("O" in line for line in labels)  # words keep their O (MOTOR, POWER)
+
+
+def test_dot_matrix_keeps_the_stems_of_an_m_apart() -> None:
+    """A dot-matrix line shows each stem of an m as its own column of dots, however thin the
+    face it is sampled from and however heavily it is thickened: 7-row grids ran the stems into
+    a block and dropped a thin face's strokes."""
+    import random
+
+    from scripts.synthlib.glyphs import render_dot_matrix
+
+    faces = [
+        p
+        for p in list_fonts()
+        if os.path.basename(p)
+        in ("FreeMono.ttf", "DejaVuSansMono.ttf", "LiberationMono-Regular.ttf")
+    ]
+    if len(faces) < 2:
+        pytest.skip("DejaVu Sans Mono / FreeMono not installed")
+    for path in faces:
+        for seed in range(20):
+            ink = render_dot_matrix(path, "m", random.Random(seed))
+            ys = np.flatnonzero(ink.mask.max(axis=1) > 127)
+            legs = ink.mask[(ys[0] + ys[-1]) // 2 : ys[-1] + 1] > 127  # under the arch
+            starts, ends = _runs(legs.max(axis=0))
+            # One dot's width: the typical run of ink along a row of the legs.
+            dot = float(np.median(np.concatenate([np.subtract(*_runs(r)[::-1]) for r in legs])))
+            # Columns of dots a sliver apart belong to one stem; stems are a dot or more apart.
+            runs = 1 + int(np.sum(starts[1:] - ends[:-1] > 0.6 * dot))
+            assert runs == 3, (os.path.basename(path), seed, runs)
+
+
+def _runs(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the runs of True along `row` start and end (exclusive)."""
+    edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
+    return edges[::2], edges[1::2]
+
+
+def test_finishing_never_flattens_faint_print_below_the_floor() -> None:
+    """Gamma and JPEG may change how a line looks, but dark print on a dark surface that the
+    camera left legible keeps at least LEGIBLE_FLOOR of contrast in every em-wide band (a
+    gamma of 1.6 alone takes 0.09 down to 0.03)."""
+    import random
+
+    import cv2
+
+    from scripts.synthlib import effects
+
+    drawn = np.zeros((40, 260), np.uint8)
+    cv2.putText(drawn, "LOT 24A-0815", (6, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2)
+    mask = drawn.astype(np.float32) / 255
+    image = (0.12 - 0.09 * mask).astype(np.float32)
+    bands = effects.stroke_bands(mask, 28)
+    plain, floored = [], []
+    for seed in range(200):
+        for out, into in (
+            (effects.finish(image, 1.0, random.Random(seed)), plain),
+            (effects.finish(image, 1.0, random.Random(seed), bands), floored),
+        ):
+            into.append(float(effects.band_contrasts(out.astype(np.float32) / 255, bands).min()))
+    assert min(plain) < 0.04
+    assert min(floored) >= effects.LEGIBLE_FLOOR

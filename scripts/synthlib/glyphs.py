@@ -107,14 +107,17 @@ _STENCIL_CUT = set("ABDOPQRabdegopq04689@&%$ODGUC0")
 def render_dot_matrix(path: str, text: str, rng: random.Random) -> Ink:
     """`text` as a dot-matrix printer or display shows it: a coarse bitmap drawn with round dots.
 
-    The font is drawn large and averaged down to a grid whose capitals are 7..9 cells tall, which
-    keeps letter shapes legible (rendering tiny with hinting mangles them).
+    The font is drawn large, thin strokes thickened to a dot or more, and averaged down to a
+    grid whose capitals are 7..9 cells tall (9..10 where there are lower-case letters, which a
+    7-row grid leaves 5 rows: an m's three stems run into a block, a t loses its bar).
     """
     font = font_at(path, 48)
     left, top, right, bottom = font.getbbox("H")
     cap = max(1, bottom - top)
-    rows = rng.choice((7, 7, 7, 8, 9))
+    lower = any(ch.islower() for ch in text)
+    rows = rng.choice((9, 9, 10) if lower else (8, 9, 9))
     big = _draw(font, text, rng.choice((0.0, 0.0, 6.0)))
+    big = _thicken(big, _stroke_width(font), cap / rows * rng.uniform(0.9, 1.5))
     scale = rows / cap
     grid = cv2.resize(
         big,
@@ -130,6 +133,24 @@ def render_dot_matrix(path: str, text: str, rng: random.Random) -> Ink:
         dot = np.where((np.abs(yy) < radius) & (np.abs(xx) < radius), 1.0, 0.0)
     mask = np.kron(grid, (dot * 255).astype(np.uint8))
     return Ink(trim(mask.astype(np.uint8), 2), text, round(cell * rows * 1.4))
+
+
+def _stroke_width(font: ImageFont.FreeTypeFont) -> float:
+    """The width in px of the font's vertical stems: half the ink across an H's legs."""
+    mask = _draw(font, "H")
+    rows = np.flatnonzero(mask.max(axis=1) > 127)
+    row = mask[rows[0] + (rows[-1] - rows[0]) // 4]
+    return max(1.0, float((row > 127).sum()) / 2)
+
+
+def _thicken(mask: np.ndarray, stroke: float, target: float) -> np.ndarray:
+    """Thicken strokes `stroke` px wide to about `target` px: a thin face sampled onto a coarse
+    grid loses whole strokes. Bold faces are left as they are (thinning one erases the narrow
+    middle stem of a monospaced m)."""
+    k = int(round(target - stroke))
+    if k < 2:
+        return mask
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 
 
 # Segments: a top, b top-right, c bottom-right, d bottom, e bottom-left, f top-left, g middle.
