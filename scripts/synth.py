@@ -290,12 +290,12 @@ class LineGenerator:
         # Most samples easy to read, a tail of hard ones (median difficulty 0.18). Tiny text is
         # hard enough already: stacking every degradation on it would leave nothing to read.
         hard = r.random() ** 2.5
-        if size < 15:
+        if size < effects.TINY:
             hard *= 0.5
         bg, fg = effects.gray_pair(r, hard)
         # Relief shows letters by the shading of their edges: at a few pixels a letter it shades
         # into blobs nobody could read, so tiny text is printed.
-        stamped = r.random() < (0.2 if relief_bias else 0.08) and size >= 15
+        stamped = r.random() < (0.2 if relief_bias else 0.08) and size >= effects.TINY
         if stamped:  # metal plates and cast parts: mid-gray, brushed or grainy
             bg = r.uniform(0.3, 0.8)
             surface = effects.background(text.shape, bg, r, g, metal=True)
@@ -330,7 +330,7 @@ class LineGenerator:
         bands = effects.stroke_bands(scene.text_mask, scene.size)
         image = effects.camera(scene, hard, r, g, bands)
         out = effects.finish(image, hard, r, bands)
-        return self._fit_height(out, small=size < 15)
+        return self._fit_height(out, small=size < effects.TINY)
 
     def _decorate(self, other: np.ndarray, ink: Ink, left: int, top: int) -> bool:
         """Draw neighbouring lines, underlines or frames sharing the crop; False if none drawn.
