@@ -470,3 +470,34 @@ def test_finishing_never_flattens_faint_print_below_the_floor() -> None:
             into.append(float(effects.band_contrasts(out.astype(np.float32) / 255, bands).min()))
     assert min(plain) < 0.04
     assert min(floored) >= effects.LEGIBLE_FLOOR
+
+
+def test_tiny_text_is_never_smeared_into_blobs() -> None:
+    """Text a few pixels tall is never blurred more than a half-pixel gaussian would: its
+    counters are a pixel or two, and a smear or defocus disk of that much leaves blobs."""
+    import random
+
+    import cv2
+
+    from scripts.synthlib import effects
+
+    drawn = np.zeros((20, 110), np.uint8)
+    cv2.putText(drawn, "SN 4815-B", (2, 15), cv2.FONT_HERSHEY_PLAIN, 0.9, 255, 1)
+    mask = drawn.astype(np.float32) / 255
+    size = 11
+    image = (0.9 - 0.7 * mask).astype(np.float32)
+    bands = effects.stroke_bands(mask, size)
+    softest = effects.band_contrasts(cv2.GaussianBlur(image, (0, 0), 0.5), bands)
+    scene = effects.Scene(image, mask, size)
+    worst = min(
+        float(
+            np.min(
+                effects.band_contrasts(
+                    effects.camera(scene, 1.0, random.Random(s), np.random.default_rng(s)), bands
+                )
+                - softest
+            )
+        )
+        for s in range(300)
+    )
+    assert worst > -0.03
