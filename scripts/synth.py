@@ -292,30 +292,18 @@ class LineGenerator:
         hard = r.random() ** 2.5
         if size < effects.TINY:
             hard *= 0.5
-        bg, fg = effects.gray_pair(r, hard)
-        # Relief shows letters by the shading of their edges: at a few pixels a letter it shades
-        # into blobs nobody could read, so tiny text is printed.
-        stamped = r.random() < (0.2 if relief_bias else 0.08) and size >= effects.TINY
-        if stamped:  # metal plates and cast parts: mid-gray, brushed or grainy
-            bg = r.uniform(0.3, 0.8)
-            surface = effects.background(text.shape, bg, r, g, metal=True)
-        else:
-            surface = effects.background(text.shape, bg, r, g)
-        if r.random() < 0.12:
-            effects.clutter(surface, bg, r)
-        all_ink = np.minimum(text + other, 1.0)
-        if stamped:
-            image = effects.relief(surface, all_ink, size, hard, r)
-        else:
-            x = r.random()
-            if x < 0.1:
-                surface = effects.drop_shadow(surface, all_ink, size, r)
-            elif x < 0.16:  # contour in a third gray, far from the ink
-                level = fg + (0.5 if fg < 0.5 else -0.5) * r.uniform(0.6, 1.0)
-                surface = effects.outline(surface, all_ink, size, level, r)
-            image = effects.print_ink(surface, all_ink, fg, hard, r, g)
-        image = effects.light(image, text, size, hard, r)
-        image = effects.ensure_legible(image, text, size, 0.16 - 0.08 * hard)
+        # Clutter, a shadow's edge or glare can leave a word as faint as the surface around it
+        # while the line as a whole passes: such a print is drawn again, milder. (Relief shows
+        # letters by their shaded edges, not by a darker or lighter mean: not measured so.)
+        bands = effects.stroke_bands(text, size)
+        for _ in range(3):
+            image, stamped = self._print(
+                text, np.minimum(text + other, 1.0), size, hard, relief_bias
+            )
+            contrasts = effects.band_contrasts(image, bands)
+            if stamped or not len(contrasts) or contrasts.min() >= effects.PRINT_FLOOR:
+                break
+            hard *= 0.4
         # A box clipping the top could erase a degree sign or quote, the bottom a period.
         chars = set(ink.text)
         scene = effects.crop(
@@ -331,6 +319,37 @@ class LineGenerator:
         image = effects.camera(scene, hard, r, g, bands)
         out = effects.finish(image, hard, r, bands)
         return self._fit_height(out, small=size < effects.TINY)
+
+    def _print(
+        self, text: np.ndarray, all_ink: np.ndarray, size: int, hard: float, relief_bias: bool
+    ) -> tuple[np.ndarray, bool]:
+        """The line printed or stamped on a surface and lit, with at least a legible contrast
+        over the whole line, and whether it is stamped (in relief); `text` is the line's own
+        ink, `all_ink` with whatever shares the crop."""
+        r, g = self._r, self._g
+        bg, fg = effects.gray_pair(r, hard)
+        # Relief shows letters by the shading of their edges: at a few pixels a letter it shades
+        # into blobs nobody could read, so tiny text is printed.
+        stamped = r.random() < (0.2 if relief_bias else 0.08) and size >= effects.TINY
+        if stamped:  # metal plates and cast parts: mid-gray, brushed or grainy
+            bg = r.uniform(0.3, 0.8)
+            surface = effects.background(text.shape, bg, r, g, metal=True)
+        else:
+            surface = effects.background(text.shape, bg, r, g)
+        if r.random() < 0.12:
+            effects.clutter(surface, bg, r)
+        if stamped:
+            image = effects.relief(surface, all_ink, size, hard, r)
+        else:
+            x = r.random()
+            if x < 0.1:
+                surface = effects.drop_shadow(surface, all_ink, size, r)
+            elif x < 0.16:  # contour in a third gray, far from the ink
+                level = fg + (0.5 if fg < 0.5 else -0.5) * r.uniform(0.6, 1.0)
+                surface = effects.outline(surface, all_ink, size, level, r)
+            image = effects.print_ink(surface, all_ink, fg, hard, r, g)
+        image = effects.light(image, text, size, hard, r)
+        return effects.ensure_legible(image, text, size, 0.16 - 0.08 * hard), stamped
 
     def _decorate(self, other: np.ndarray, ink: Ink, left: int, top: int) -> bool:
         """Draw neighbouring lines, underlines or frames sharing the crop; False if none drawn.

@@ -501,3 +501,36 @@ def test_tiny_text_is_never_smeared_into_blobs() -> None:
         for s in range(300)
     )
     assert worst > -0.03
+
+
+def test_no_word_of_a_printed_line_fades_into_its_surface(
+    fonts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clutter, a shadow's edge or glare over a faint print can leave a word as dark as the
+    surface around it while the line as a whole has contrast: before the camera, every em-wide
+    band of a printed (not stamped) line keeps at least PRINT_FLOOR."""
+    from scripts.synthlib import effects
+
+    faintest: list[float] = []
+    stamped: list[bool] = []
+    real_camera, real_relief = effects.camera, effects.relief
+
+    def relief(*args, **kwargs):  # type: ignore[no-untyped-def]
+        stamped[-1] = True
+        return real_relief(*args, **kwargs)
+
+    def camera(scene, hard, r, g, bands=None):  # type: ignore[no-untyped-def]
+        contrasts = effects.band_contrasts(scene.image, bands)
+        if len(contrasts) and not stamped[-1]:
+            faintest.append(float(contrasts.min()))
+        return real_camera(scene, hard, r, g, bands)
+
+    monkeypatch.setattr(effects, "relief", relief)
+    monkeypatch.setattr(effects, "camera", camera)
+    gen = LineGenerator(CHARSET, seed=21, fonts=fonts, kind="label")
+    for _ in range(300):
+        stamped.append(False)
+        gen.sample()
+    assert len(faintest) > 200
+    # Three draws, each milder, then the last is kept: almost never still faint.
+    assert np.mean(np.array(faintest) < effects.PRINT_FLOOR) < 0.01
