@@ -534,3 +534,29 @@ def test_no_word_of_a_printed_line_fades_into_its_surface(
     assert len(faintest) > 200
     # Three draws, each milder, then the last is kept: almost never still faint.
     assert np.mean(np.array(faintest) < effects.PRINT_FLOOR) < 0.01
+
+
+def test_nameplate_lines_come_from_the_grammar_and_mixed_lines_keep_rare_symbols(
+    fonts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random strings over the charset teach the rare symbols but are no nameplate's text: the
+    mixed kind (training) draws some, the label kind (nameplate test sets) none."""
+    from scripts.synthlib.content import TextSource
+
+    drawn = {"n": 0}
+    real = TextSource.random_chars
+
+    def counted(self: TextSource) -> str:
+        drawn["n"] += 1
+        return real(self)
+
+    monkeypatch.setattr(TextSource, "random_chars", counted)
+    counts = {}
+    for kind in ("label", "mixed"):
+        drawn["n"] = 0
+        gen = LineGenerator(CHARSET, seed=4, fonts=fonts, kind=kind)
+        for _ in range(400):
+            gen._pick_text(True, gen._pick_look(True))
+        counts[kind] = drawn["n"]
+    assert counts["label"] == 0
+    assert 5 <= counts["mixed"] <= 40

@@ -152,10 +152,7 @@ class TextSource:
         return " ".join(kept.split()) if " " in self._allowed else kept.replace(" ", "")
 
     def label_line(self) -> str:
-        """One nameplate/label line; sometimes two fields on one line."""
-        r = self.rng.random()
-        if r < 0.04:
-            return self.random_chars()
+        """One nameplate/label line from the grammar; sometimes two fields on one line."""
         _, make = self.rng.choices(self._grammar, weights=self._grammar_weights)[0]
         text = make()
         if self.rng.random() < 0.12:
