@@ -560,3 +560,32 @@ def test_nameplate_lines_come_from_the_grammar_and_mixed_lines_keep_rare_symbols
         counts[kind] = drawn["n"]
     assert counts["label"] == 0
     assert 5 <= counts["mixed"] <= 40
+
+
+def test_a_box_too_small_vertically_never_takes_a_whole_bar_off_a_letter(
+    fonts: list[str],
+) -> None:
+    """Detector boxes are sometimes a little too small at the top or bottom; the cut stays
+    within half a stroke of a regular face, so an E keeps its bottom bar (not an F) and a T its
+    top (not an I)."""
+    import random
+
+    from scripts.synthlib import effects
+    from scripts.synthlib.glyphs import render_font
+
+    regular = [f for f in fonts if os.path.basename(f) == "DejaVuSans.ttf"]
+    if not regular:
+        pytest.skip("DejaVu Sans not installed")
+    mask = render_font(regular[0], "ETE", 40).mask.astype(np.float32) / 255
+    rows = np.flatnonzero(mask.max(axis=1) > 0.35)
+    left = np.flatnonzero(mask.max(axis=0) > 0.35)[0]
+    column = mask[:, left + 8] > 0.35  # through the E's bars
+    bar = int(np.sum(column[rows[-1] - 10 : rows[-1] + 1]))  # its bottom bar's thickness
+    ys = np.broadcast_to(np.arange(mask.shape[0], dtype=np.float32)[:, None], mask.shape)
+    scene = effects.Scene(ys.copy(), mask, 40)
+    cut = 0
+    for seed in range(600):
+        out = effects.crop(scene, random.Random(seed))
+        top, bottom = int(out.image[0, 0]), int(out.image[-1, 0])
+        cut = max(cut, top - int(rows[0]), int(rows[-1]) - bottom)
+    assert 0 < cut <= bar / 2 + 0.5, (cut, bar)
