@@ -64,7 +64,7 @@ SEVEN_SEGMENT_SHARE = 0.05  # of label lines: seven-segment display readings
 # Of the mixed kind's label-set lines: random strings over the whole charset, which keep rare
 # symbols in the training signal. They are no nameplate's text, so the label kind (the nameplate
 # validation and test sets) has none: 0.2.11 misread 8 of the 31 in a 600-line draw, where I, l
-# and 1 or O and 0 have no context to tell them apart (until 09c7865, 4% of label-kind lines).
+# and 1 or O and 0 have no context to tell them apart (4% of label-kind lines through 09c7865).
 SOUP_SHARE = 0.04
 # Crops that show a cut-off piece of the next word at a side (word crops from a line of text):
 # the share of scene-word and of label lines that get one, at the left, the right or both.
@@ -302,12 +302,12 @@ class LineGenerator:
         # Clutter, a shadow's edge or glare can leave a word as faint as the surface around it
         # while the line as a whole passes: such a print is drawn again, milder. (Relief shows
         # letters by their shaded edges, not by a darker or lighter mean: not measured so.)
-        bands = effects.stroke_bands(text, size)
+        line_bands = effects.stroke_bands(text, size)
         for _ in range(3):
             image, stamped = self._print(
                 text, np.minimum(text + other, 1.0), size, hard, relief_bias
             )
-            contrasts = effects.band_contrasts(image, bands)
+            contrasts = effects.band_contrasts(image, line_bands)
             if stamped or not len(contrasts) or contrasts.min() >= effects.PRINT_FLOOR:
                 break
             hard *= 0.4

@@ -108,8 +108,8 @@ def render_dot_matrix(path: str, text: str, rng: random.Random) -> Ink:
     """`text` as a dot-matrix printer or display shows it: a coarse bitmap drawn with round dots.
 
     The font is drawn large, thin strokes thickened to a dot or more, and averaged down to a
-    grid whose capitals are 7..9 cells tall (9..10 where there are lower-case letters, which a
-    7-row grid leaves 5 rows: an m's three stems run into a block, a t loses its bar).
+    grid whose capitals are 8..9 cells tall (9..10 where there are lower-case letters: a 7-row
+    grid leaves them 5 rows, where an m's three stems run into a block and a t loses its bar).
     """
     font = font_at(path, 48)
     left, top, right, bottom = font.getbbox("H")
