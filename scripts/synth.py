@@ -135,10 +135,19 @@ class LineGenerator:
     """Draws (image, text) samples of single text lines: scene words and label/nameplate lines."""
 
     def __init__(
-        self, charset: str, seed: int, fonts: list[str] | None = None, kind: str = "mixed"
+        self,
+        charset: str,
+        seed: int,
+        fonts: list[str] | None = None,
+        kind: str = "mixed",
+        label_share: float = LABEL_SHARE,
     ) -> None:
+        """`label_share` is the share of label/nameplate lines in the mixed kind."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if not 0.0 <= label_share <= 1.0:
+            raise ValueError(f"label_share must be within 0..1, not {label_share}")
+        self.label_share = label_share
         if not charset.strip():
             raise ValueError("empty charset")
         self.charset = charset
@@ -171,7 +180,9 @@ class LineGenerator:
         r = self._r
         is_label = True  # a given text is set like a label line
         if text is None:
-            is_label = self.kind == "label" or (self.kind == "mixed" and r.random() < LABEL_SHARE)
+            is_label = self.kind == "label" or (
+                self.kind == "mixed" and r.random() < self.label_share
+            )
             look = self._pick_look(is_label)
             text = self._pick_text(is_label, look)
         else:

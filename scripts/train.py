@@ -67,8 +67,17 @@ POOL_BATCHES = 8
 class SynthBatches(IterableDataset):
     """Endless batches of generated lines, grouped by width so little of a batch is padding."""
 
-    def __init__(self, charset: str, info: ModelInfo, batch: int, seed: int, kind: str) -> None:
+    def __init__(
+        self,
+        charset: str,
+        info: ModelInfo,
+        batch: int,
+        seed: int,
+        kind: str,
+        label_share: float | None = None,
+    ) -> None:
         self.charset, self.info, self.batch, self.seed, self.kind = charset, info, batch, seed, kind
+        self.label_share = label_share
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         from scripts.synth import LineGenerator
@@ -76,7 +85,8 @@ class SynthBatches(IterableDataset):
         worker = torch.utils.data.get_worker_info()
         wid = worker.id if worker is not None else 0
         cv2.setNumThreads(1)
-        gen = LineGenerator(self.charset, seed=self.seed * 1000 + wid, kind=self.kind)
+        shares = {} if self.label_share is None else {"label_share": self.label_share}
+        gen = LineGenerator(self.charset, seed=self.seed * 1000 + wid, kind=self.kind, **shares)
         index = {c: i + 1 for i, c in enumerate(self.charset)}
         info = self.info
         rng = random.Random(self.seed * 7919 + wid)
@@ -212,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=96)
     p.add_argument("--init", help="start from this checkpoint's weights and shape (fine-tuning)")
     p.add_argument("--kind", default="mixed", help="generator mix: mixed, words, label")
+    p.add_argument(
+        "--label-share",
+        type=float,
+        default=None,
+        help="share of label lines in the mixed kind (default: the generator's, 0.5)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--workers", type=int, default=2, help="data generation processes")
@@ -283,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             cols += [f"{name}_acc", f"{name}_exact", f"{name}_cer"]
         curve.write_text("\t".join(cols) + "\n")
 
-    data = SynthBatches(charset, info, args.batch, args.seed + step, args.kind)
+    data = SynthBatches(charset, info, args.batch, args.seed + step, args.kind, args.label_share)
     # spawn, not fork: a forked worker can inherit a lock held by one of the parent's threads
     # (OpenMP, OpenCV) and hang before its first batch.
     loader = DataLoader(

@@ -589,3 +589,29 @@ def test_a_box_too_small_vertically_never_takes_a_whole_bar_off_a_letter(
         top, bottom = int(out.image[0, 0]), int(out.image[-1, 0])
         cut = max(cut, top - int(rows[0]), int(rows[-1]) - bottom)
     assert 0 < cut <= bar / 2 + 0.5, (cut, bar)
+
+
+def test_the_mixed_kind_draws_label_lines_at_the_share_asked(fonts: list[str]) -> None:
+    """Training can weigh nameplates against scene words: the mixed kind's share of label
+    lines is a parameter (0.5 unless given), and a share outside 0..1 is refused."""
+    picked: list[bool] = []
+
+    def shares(label_share: float | None) -> float:
+        extra = {} if label_share is None else {"label_share": label_share}
+        gen = LineGenerator(CHARSET, seed=12, fonts=fonts, kind="mixed", **extra)
+        real = gen._pick_look
+        picked.clear()
+
+        def spy(is_label: bool, given: str | None = None):  # type: ignore[no-untyped-def]
+            picked.append(is_label)
+            return real(is_label, given)
+
+        gen._pick_look = spy  # type: ignore[method-assign]
+        for _ in range(300):
+            gen.sample()
+        return sum(picked) / len(picked)
+
+    assert 0.4 < shares(None) < 0.6
+    assert shares(0.85) > 0.78
+    with pytest.raises(ValueError, match="label_share"):
+        LineGenerator(CHARSET, seed=1, fonts=fonts, label_share=1.5)

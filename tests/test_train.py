@@ -20,6 +20,7 @@ def test_smoke_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None
     common = ["--run", str(run), "--channels", "8,8,8,8,8,8,8", "--hidden", "8"]
     common += ["--batch", "2", "--workers", "1", "--threads", "1", "--warmup", "1"]
     common += ["--val-count", "2", "--eval-every", "2", "--real", str(tmp_path / "none")]
+    common += ["--label-share", "0.8"]  # the mix reaches the spawned worker
     assert train.main([*common, "--steps", "2"]) == 0
     first = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
     assert first["step"] == 2 and first["samples"] == 4
