@@ -316,7 +316,7 @@ class LineGenerator:
         line_bands = effects.stroke_bands(text, size)
         for _ in range(3):
             image, stamped = self._print(
-                text, np.minimum(text + other, 1.0), size, hard, relief_bias
+                text, np.minimum(text + other, 1.0), line_bands, size, hard, relief_bias
             )
             contrasts = effects.band_contrasts(image, line_bands)
             if stamped or not len(contrasts) or contrasts.min() >= effects.PRINT_FLOOR:
@@ -339,11 +339,17 @@ class LineGenerator:
         return self._fit_height(out, small=size < effects.TINY)
 
     def _print(
-        self, text: np.ndarray, all_ink: np.ndarray, size: int, hard: float, relief_bias: bool
+        self,
+        text: np.ndarray,
+        all_ink: np.ndarray,
+        bands: effects.Bands | None,
+        size: int,
+        hard: float,
+        relief_bias: bool,
     ) -> tuple[np.ndarray, bool]:
         """The line printed or stamped on a surface and lit, with at least a legible contrast
         over the whole line, and whether it is stamped (in relief); `text` is the line's own
-        ink, `all_ink` with whatever shares the crop."""
+        ink and `bands` its `effects.stroke_bands`, `all_ink` with whatever shares the crop."""
         r, g = self._r, self._g
         bg, fg = effects.gray_pair(r, hard)
         # Relief shows letters by the shading of their edges: at a few pixels a letter it shades
@@ -366,7 +372,7 @@ class LineGenerator:
                 level = fg + (0.5 if fg < 0.5 else -0.5) * r.uniform(0.6, 1.0)
                 surface = effects.outline(surface, all_ink, size, level, r)
             image = effects.print_ink(surface, all_ink, fg, hard, r, g)
-        image = effects.light(image, text, size, hard, r)
+        image = effects.light(image, bands, hard, r)
         return effects.ensure_legible(image, text, size, 0.16 - 0.08 * hard), stamped
 
     def _decorate(self, other: np.ndarray, ink: Ink, left: int, top: int) -> bool:

@@ -32,6 +32,7 @@ from edge_ocr.modelinfo import ModelInfo
 from scripts import metrics
 from scripts.charsets import DEFAULT_CHARSET, read_charset
 from scripts.crnn import CRNN, DOWNSAMPLE, CrnnShape, count_params, macs
+from scripts.synth import LABEL_SHARE
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "data"
@@ -74,7 +75,7 @@ class SynthBatches(IterableDataset):
         batch: int,
         seed: int,
         kind: str,
-        label_share: float | None = None,
+        label_share: float = LABEL_SHARE,
     ) -> None:
         self.charset, self.info, self.batch, self.seed, self.kind = charset, info, batch, seed, kind
         self.label_share = label_share
@@ -85,8 +86,12 @@ class SynthBatches(IterableDataset):
         worker = torch.utils.data.get_worker_info()
         wid = worker.id if worker is not None else 0
         cv2.setNumThreads(1)
-        shares = {} if self.label_share is None else {"label_share": self.label_share}
-        gen = LineGenerator(self.charset, seed=self.seed * 1000 + wid, kind=self.kind, **shares)
+        gen = LineGenerator(
+            self.charset,
+            seed=self.seed * 1000 + wid,
+            kind=self.kind,
+            label_share=self.label_share,
+        )
         index = {c: i + 1 for i, c in enumerate(self.charset)}
         info = self.info
         rng = random.Random(self.seed * 7919 + wid)
@@ -225,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--label-share",
         type=float,
-        default=None,
-        help="share of label lines in the mixed kind (default: the generator's, 0.5)",
+        default=LABEL_SHARE,
+        help=f"share of label lines in the mixed kind (default {LABEL_SHARE})",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")

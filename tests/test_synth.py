@@ -166,7 +166,7 @@ def test_camera_never_blurs_or_noises_the_strokes_away() -> None:
     before = effects.band_contrasts(scene.image, bands)
     worst, noisiest = 1.0, 0.0
     for seed in range(300):
-        out = effects.camera(scene, 1.0, random.Random(seed), np.random.default_rng(seed))
+        out = effects.camera(scene, 1.0, random.Random(seed), np.random.default_rng(seed), bands)
         worst = min(worst, float((effects.band_contrasts(out, bands) / before).min()))
         noise = float((out - cv2.GaussianBlur(out, (0, 0), 2))[mask < 0.01].std())
         noisiest = max(noisiest, noise / float(before.min()))
@@ -196,7 +196,7 @@ def test_light_never_washes_out_part_of_a_line() -> None:
     for seed in range(400):
         plain = effects.lighting(image, 1.0, random.Random(seed))
         plain_worst = min(plain_worst, float((effects.band_contrasts(plain, bands) / before).min()))
-        lit = effects.light(image, mask, size, 1.0, random.Random(seed))
+        lit = effects.light(image, bands, 1.0, random.Random(seed))
         worst = min(worst, float((effects.band_contrasts(lit, bands) / before).min()))
     assert plain_worst < 0.3
     assert worst >= effects.LEGIBLE
@@ -493,7 +493,8 @@ def test_tiny_text_is_never_smeared_into_blobs() -> None:
         float(
             np.min(
                 effects.band_contrasts(
-                    effects.camera(scene, 1.0, random.Random(s), np.random.default_rng(s)), bands
+                    effects.camera(scene, 1.0, random.Random(s), np.random.default_rng(s), bands),
+                    bands,
                 )
                 - softest
             )

@@ -372,15 +372,12 @@ def lighting(image: np.ndarray, hard: float, r: random.Random) -> np.ndarray:
     return image
 
 
-def light(
-    image: np.ndarray, text_mask: np.ndarray, size: int, hard: float, r: random.Random
-) -> np.ndarray:
+def light(image: np.ndarray, bands: Bands | None, hard: float, r: random.Random) -> np.ndarray:
     """`lighting` that leaves every letter legible: a draw that takes more than 1 - LEGIBLE of
-    the strokes' contrast in any em-wide band of the line (glare that washes out a word, a
-    shadow's edge over a faint print) is drawn again milder, and after three such draws the
-    line stays unlit. The mean over the whole line hides such losses: a label `SN: M5S-36849-V`
-    whose `SN:` was erased passed the line-wide checks."""
-    bands = stroke_bands(text_mask, size)
+    the strokes' contrast in any em-wide band of the line (`stroke_bands`: glare that washes
+    out a word, a shadow's edge over a faint print) is drawn again milder, and after three such
+    draws the line stays unlit. The mean over the whole line hides such losses: a label
+    `SN: M5S-36849-V` whose `SN:` was erased passed the line-wide checks."""
     before = band_contrasts(image, bands)
     for _ in range(3):
         lit = lighting(image, hard, r)
@@ -520,7 +517,7 @@ def camera(
     hard: float,
     r: random.Random,
     g: np.random.Generator,
-    bands: Bands | None = None,
+    bands: Bands | None,
 ) -> np.ndarray:
     """Optics and sensor: blur (gaussian, motion, defocus), few pixels, and noise.
 
@@ -528,11 +525,8 @@ def camera(
     sets how far each degradation may go. Optics that leave the strokes less than LEGIBLE of
     their contrast (or under LEGIBLE_FLOOR) in any em-wide band of the line are drawn again
     milder, and noise stays well under what the faintest band keeps: a label on a sample nobody
-    could read is only noise to learn from. `bands` are the scene's `stroke_bands` where the
-    caller has them already.
+    could read is only noise to learn from. `bands` are the scene's `stroke_bands`.
     """
-    if bands is None:
-        bands = stroke_bands(scene.text_mask, scene.size)
     before = band_contrasts(scene.image, bands)
     for attempt in range(3):
         image = _optics(scene.image, scene.size, hard if attempt < 2 else 0.0, r)
