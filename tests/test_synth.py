@@ -258,6 +258,14 @@ def test_crops_are_sometimes_flush_with_the_outer_letters_but_never_cut_a_mark()
     lefts, rights = cuts(False, False)
     assert max(lefts) == 0 and max(rights) == 0
 
+    # A light face's I is a stem of 2 px at this size: 0.05 em (2 px) would cut all of it (IP20
+    # read P20); a cut takes at most a third of the outer stroke, so none of this one.
+    mask[:, :60] = 0
+    mask[14:46, 50:52] = 1.0
+    ink = np.flatnonzero(mask.max(axis=0) > 0.35)
+    lefts, rights = cuts(True, True)
+    assert max(lefts) == 0 and 0 < sum(c > 0 for c in rights) < 100
+
 
 def test_pieces_of_neighbouring_words_are_cut_through_and_never_whole_letters(
     fonts: list[str],
@@ -274,7 +282,7 @@ def test_pieces_of_neighbouring_words_are_cut_through_and_never_whole_letters(
     gen = LineGenerator(CHARSET, seed=11, fonts=fonts, kind="words")
     widths = []
     for _ in range(20):
-        ink = gen._render("HOLD", _Look("font", None))
+        ink = gen._render("HOLD", _Look("font", None), False)
         h, w = ink.mask.shape
         left, top = 3 * ink.size, ink.size
         canvas = np.zeros((h + 2 * top, w + 2 * left), np.float32)
@@ -319,7 +327,7 @@ def test_some_short_lines_are_letter_spaced_with_word_spaces_still_wider(fonts: 
     spaced = {True: 0, False: 0}
     for i in range(600):
         text = "EXIT" if i % 2 else "Lot 7 of 12, box 4 of 9 and more"
-        gen._render(text, _Look("font", None))
+        gen._render(text, _Look("font", None), False)
         printed = gen._printed
         assert printed is not None
         wide = printed.tracking >= WIDE_TRACKING_EM[0] * printed.size - 1e-6
@@ -352,7 +360,7 @@ def test_word_spaces_vary_from_narrow_to_wide_and_stay_wider_than_letter_gaps(
     gen = LineGenerator(CHARSET, seed=9, fonts=fonts, kind="words")
     widths = []
     for _ in range(600):
-        gen._render("Lot 7 of 12", _Look("font", None))
+        gen._render("Lot 7 of 12", _Look("font", None), False)
         printed = gen._printed
         assert printed is not None
         widths.append(printed.space / printed.size)
@@ -366,6 +374,35 @@ def test_word_spaces_vary_from_narrow_to_wide_and_stay_wider_than_letter_gaps(
         mask = render_font(fonts[0], "HH HH", size, tracking * size, space=0.15 * size).mask
         gaps = _ink_gaps(mask)
         assert len(gaps) == 3 and gaps[1] > max(gaps[0], gaps[2]) + 0.08 * size
+
+
+def test_label_word_spaces_are_clearly_wider_than_any_letter_gap(fonts: list[str]) -> None:
+    """A nameplate's space must be a space to the eye: on a label line (not a scene phrase, which
+    keeps its narrow spaces) every word gap is at least LABEL_SPACE_MARGIN em wider than the
+    widest letter gap, even where a colon's or a 1's side bearings widen a letter gap and the
+    drawn space is narrow."""
+    from scripts.synth import LABEL_SPACE_MARGIN, _Look
+
+    text = "H1: 1. 1H"  # letter gaps H-1, 1-:, 1-., 1-H; word gaps after : and .
+
+    def margins(is_label: bool) -> list[float]:
+        gen = LineGenerator(CHARSET, seed=13, fonts=fonts, kind="words")
+        out = []
+        for _ in range(300):
+            gaps = _ink_gaps(gen._render(text, _Look("font", None), is_label).mask)
+            printed = gen._printed
+            assert printed is not None
+            if len(gaps) == 6 and printed.size >= 16:  # no glyphs overlapping, room to measure
+                words = sorted(gaps)[-2:]
+                letters = sorted(gaps)[:-2]
+                out.append((words[0] - letters[-1]) / printed.size)
+        return out
+
+    label = margins(True)
+    assert len(label) >= 100
+    # Rounded to whole pixels at an em of 16 px or more: within 2 px of the margin.
+    assert min(label) >= LABEL_SPACE_MARGIN - 2 / 16
+    assert min(margins(False)) < LABEL_SPACE_MARGIN - 2 / 16  # scene phrases: narrow ones too
 
 
 def test_scene_words_include_the_short_words_real_text_is_full_of() -> None:

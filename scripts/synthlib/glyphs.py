@@ -82,6 +82,38 @@ def render_font(
     return Ink(trim(_draw(font, text, tracking, rise, space), 2), text, size)
 
 
+def clear_space(
+    path: str, text: str, size: int, tracking: float, space: float | None, margin: float
+) -> float | None:
+    """The word-space width in px that leaves every word gap of `text` (set in the font at
+    `path`, an em of `size` px, letters `tracking` px further apart) at least `margin` em wider
+    than its widest gap between two letters: `space` (None: the font's own) where it already
+    does, else the width that does. Ink gaps, not advances: a colon's or a 1's side bearings
+    can make a letter gap as wide as a narrow word space."""
+    font = font_at(path, size)
+    width = font.getlength(" ") if space is None else space
+    widest = 0.0  # widest letter gap
+    words: list[tuple[float, int]] = []  # per word gap: the gap without its spaces, spaces
+    before: tuple[str, int] | None = None  # the last inked character and its ink's right edge
+    spaces = 0
+    for ch in text:
+        if ch == " ":
+            spaces += 1
+            continue
+        left, _, right, _ = font.getbbox(ch)
+        if right <= left:
+            continue
+        if before is not None:
+            gap = font.getlength(before[0]) - before[1] + tracking + left
+            if spaces:
+                words.append((gap, spaces))
+            else:
+                widest = max(widest, gap)
+        before, spaces = (ch, right), 0
+    need = max(((widest + margin * size - gap) / n - tracking for gap, n in words), default=width)
+    return need if need > width else space
+
+
 def render_stencil(path: str, text: str, size: int, rng: random.Random) -> Ink:
     """`text` with the bridges of a stencil: closed shapes are cut through by thin vertical gaps."""
     font = font_at(path, size)
