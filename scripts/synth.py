@@ -91,11 +91,13 @@ WIDE_TRACKING_CHARS = 14
 VARIABLE_SPACE_SHARE = 0.3
 VARIABLE_SPACE_EM = (0.15, 0.5)
 # On a label line every word gap is at least this many em wider than its widest letter gap (the
-# space widened where it is not). Nameplates are set with real spaces; latin-crnn 0.2.11 read
-# 4.0% of 3000 generated label lines whose narrowest word gap was under 0.2 em wider than their
-# widest letter gap with a space too many or too few (Art.No., Charge: 964423), 2.3% at 0.2-0.3
-# em, 0.6% beyond: a tight space after a colon or period is as wide as a letter gap in many faces.
-LABEL_SPACE_MARGIN = 0.25
+# space widened where it is not): a space no wider than the gap a colon's or a 1's bearings leave
+# is a coin flip. latin-crnn 0.2.11 read 4.0% of 3000 generated label lines whose narrowest word
+# gap was under 0.2 em wider than their widest letter gap with a space too many or too few, 2.3%
+# at 0.2-0.3 em, 0.6% beyond; but with 0.25 em, a cycle trained on it (r23) learned to miss
+# narrow spaces (scripts.spaces, 0.15 em: 198 of 320 phrases against 0.2.11's 249), and real
+# labels and signs have them. So only spaces hardly wider than a letter gap are widened.
+LABEL_SPACE_MARGIN = 0.1
 # Words in family names that name a member of a design rather than the design itself
 # ("Roboto Condensed", "Inter Display", "Linux Libertine O").
 _WIDTH_OR_WEIGHT = re.compile(r"\b(display|condensed|narrow|medium|light|bold|italic|cn|minus|o)\b")

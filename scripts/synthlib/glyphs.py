@@ -110,7 +110,10 @@ def clear_space(
             else:
                 widest = max(widest, gap)
         before, spaces = (ch, right), 0
-    need = max(((widest + margin * size - gap) / n - tracking for gap, n in words), default=width)
+    # Plus a pixel: each glyph is drawn at a whole-pixel position.
+    need = max(
+        ((widest + margin * size + 1 - gap) / n - tracking for gap, n in words), default=width
+    )
     return need if need > width else space
 
 
