@@ -345,8 +345,7 @@ def _edge_stroke(mask: np.ndarray, level: float, col: int, step: int) -> int:
     """How wide (px) the strokes are that make the line's outer edge at column `col` (its first
     ink column, `step` 1, or its last, -1): the median run of ink into the line along the rows
     inked there."""
-    ink = mask > level
-    ink = ink[:, col:] if step > 0 else ink[:, col::-1]
+    ink = (mask[:, col:] if step > 0 else mask[:, col::-1]) > level
     edge = ink[ink[:, 0]]
     # The first empty column of each row (its run's length), or the whole width if none.
     runs = np.where(edge.all(axis=1), edge.shape[1], np.argmin(edge, axis=1))
