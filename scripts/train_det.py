@@ -1,4 +1,5 @@
-"""Train the text-line detector (scripts/detnet.py) on generated scenes, on CPU (bf16 autocast).
+"""Train the text-line detector (scripts/detnet.py) on generated scenes, on CPU (bf16 autocast
+where the CPU has it, see `scripts.train.native_bf16`).
 
     python -m scripts.train_det --run runs/det --steps 6000 --threads 1 --workers 1
 
@@ -38,12 +39,14 @@ from scripts import detmetrics
 from scripts.charsets import DEFAULT_CHARSET, read_charset
 from scripts.detnet import STRIDE, DetNet, DetShape, count_params, macs
 from scripts.train import (
+    add_precision_argument,
     add_sparsity_arguments,
     bn_sparsity,
     build_optimizer,
     lr_at,
     prox_l1,
     save,
+    use_bf16,
 )
 
 SCALE = detect.DetectorInfo()  # input normalization the exported model declares
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--val-count", type=int, default=100)
-    p.add_argument("--no-bf16", action="store_true", help="train in fp32")
+    add_precision_argument(p)
     p.add_argument("--fonts", help="comma-separated font files (default: every usable one)")
     args = p.parse_args(argv)
     fonts = args.fonts.split(",") if args.fonts else None
@@ -375,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         prefetch_factor=4 if args.workers else None,
         multiprocessing_context="spawn" if args.workers else None,
     )
-    use_bf16 = not args.no_bf16
+    bf16 = use_bf16(args.precision, "cpu")
 
     def save_last() -> None:
         save(
@@ -401,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(images)
         loss = db_loss(logits.float(), targets, weights)
         opt.zero_grad(set_to_none=True)
