@@ -14,7 +14,9 @@ from edge_ocr.errors import ModelError  # noqa: E402
 from edge_ocr.modelinfo import ModelInfo  # noqa: E402
 from edge_ocr.recognizer import Recognizer  # noqa: E402
 from scripts.crnn import CRNN, DOWNSAMPLE, CrnnShape  # noqa: E402
-from scripts.export import export_fp32, set_metadata  # noqa: E402
+from scripts.export import WEIGHT_RANGE, export_fp32, quantize, set_metadata  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
 
 CHARSET = "0123456789ABC -"
 
@@ -74,3 +76,35 @@ def test_metadata_is_replaced_not_duplicated(exported: tuple[CRNN, Path]) -> Non
     keys = [p.key for p in onnx.load(str(path)).metadata_props]
     assert len(keys) == len(set(keys))
     assert Recognizer(path).info.version == "t2"
+
+
+def int8_weight_span(path: Path) -> tuple[int, int]:
+    """The lowest and highest int8 weight stored in an ONNX file."""
+    import onnx
+    from onnx import numpy_helper
+
+    weights = [
+        numpy_helper.to_array(t)
+        for t in onnx.load(str(path)).graph.initializer
+        if t.data_type == onnx.TensorProto.INT8
+    ]
+    assert weights, f"{path.name} holds no int8 weights"
+    return min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
+
+
+def test_int8_weights_leave_headroom_for_cpus_without_vnni(
+    exported: tuple[CRNN, Path], tmp_path: Path
+) -> None:
+    """The quantized convolutions and LSTM use 7-bit weights: onnxruntime's uint8 x int8 kernels
+    on x86 without VNNI sum product pairs in int16, and full-range weights saturate there (the
+    full-range 0.2.11 lost 2 points of real words on such a CPU). The shipped models too."""
+    _, fp32 = exported
+    info = ModelInfo(charset=CHARSET, downsample=DOWNSAMPLE, version="t1", provenance="test")
+    int8 = tmp_path / "m_int8.onnx"
+    quantize(fp32, int8, "static+lstm", CHARSET, info, calib_count=4, seed=1)
+    low, high = int8_weight_span(int8)
+    assert WEIGHT_RANGE[0] <= low and high <= WEIGHT_RANGE[1]
+    assert high - low > 64  # the range is used, not collapsed
+    for shipped in ("latin_crnn_int8.onnx", "text_det_int8.onnx"):
+        low, high = int8_weight_span(REPO / "models" / shipped)
+        assert WEIGHT_RANGE[0] <= low and high <= WEIGHT_RANGE[1], shipped
