@@ -15,7 +15,7 @@ STEPS=${STEPS:-7000}
 SLIM_STEPS=${SLIM_STEPS:-2500}
 FT_STEPS=${FT_STEPS:-4500}
 THREADS=${THREADS:-1}
-VERSION=${VERSION:-0.2.0}
+VERSION=${VERSION:-0.2.1}
 PY=${PY:-python3}
 
 [ "$(id -u)" -eq 0 ] && sh scripts/install-train-deps.sh >/dev/null || true
