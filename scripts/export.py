@@ -92,6 +92,27 @@ class LineCalibration:
 WEIGHT_RANGE = (-64, 64)
 
 
+def int8_weight_span(path: Path) -> tuple[int, int]:
+    """The lowest and highest int8 weight stored in an ONNX file."""
+    from onnx import numpy_helper
+
+    weights = [
+        numpy_helper.to_array(t)
+        for t in onnx.load(str(path)).graph.initializer
+        if t.data_type == onnx.TensorProto.INT8
+    ]
+    if not weights:
+        raise ValueError(f"{path}: no int8 weights")
+    return min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
+
+
+def check_weight_range(path: Path) -> None:
+    """Refuse a quantized file whose weights could saturate a CPU without VNNI."""
+    low, high = int8_weight_span(path)
+    if low < WEIGHT_RANGE[0] or high > WEIGHT_RANGE[1]:
+        raise RuntimeError(f"{path}: int8 weights span [{low}, {high}], beyond {WEIGHT_RANGE}")
+
+
 def quantize(
     fp32: Path, out: Path, mode: str, charset: str, info: ModelInfo, calib_count: int, seed: int
 ) -> None:
@@ -138,6 +159,7 @@ def quantize(
                     reduce_range=True,
                     op_types_to_quantize=["LSTM"],
                 )
+    check_weight_range(out)
     set_metadata(out, info)
 
 

@@ -32,7 +32,7 @@ from edge_ocr import detect
 from scripts import detmetrics
 from scripts.charsets import DEFAULT_CHARSET, read_charset
 from scripts.detnet import STRIDE, DetNet, DetShape, Probability
-from scripts.export import set_metadata
+from scripts.export import check_weight_range, set_metadata
 from scripts.train_det import VAL_SEED, prf, probability_maps, score_maps, val_set
 
 # Post-processing settings tried by --tune (box threshold, binarization, unclip ratio).
@@ -116,6 +116,7 @@ def quantize(
             calibrate_method=CalibrationMethod.MinMax,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
+    check_weight_range(out)
     set_metadata(out, info)
 
 
