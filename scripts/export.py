@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 
 from edge_ocr import preprocess
 from edge_ocr.modelinfo import ModelInfo
@@ -94,8 +95,6 @@ WEIGHT_RANGE = (-64, 64)
 
 def int8_weight_span(path: Path) -> tuple[int, int]:
     """The lowest and highest int8 weight stored in an ONNX file."""
-    from onnx import numpy_helper
-
     weights = [
         numpy_helper.to_array(t)
         for t in onnx.load(str(path)).graph.initializer
