@@ -93,7 +93,6 @@ class SynthBatches(IterableDataset):
             kind=self.kind,
             label_share=self.label_share,
         )
-        index = {c: i + 1 for i, c in enumerate(self.charset)}
         info = self.info
         rng = random.Random(self.seed * 7919 + wid)
         while True:
@@ -112,7 +111,51 @@ class SynthBatches(IterableDataset):
             rng.shuffle(chunks)
             for chunk in chunks:
                 if len(chunk) == self.batch:
-                    yield make_batch([s[0] for s in chunk], [s[1] for s in chunk], index, info)
+                    yield [s[0] for s in chunk], [s[1] for s in chunk]
+
+
+def as_is(batch: object) -> object:
+    """The loader's collate: a worker's (lines, texts) unchanged, not turned into tensors."""
+    return batch
+
+
+class HardLines:
+    """Online hard example mining: the lines each batch found hardest, trained on once more.
+
+    Each ordinary batch offers its `per_batch` lines of highest loss per character; every
+    `every`-th step is a batch of offered lines of similar widths (each trained on once more,
+    then dropped). The pool keeps the `capacity` hardest offered, so a replay batch is drawn from
+    lines the network misread or nearly did: the rare look-alikes (O and 0 in a code, a thin 1
+    or dot) a generated mix shows too seldom for a small network to settle.
+    """
+
+    def __init__(self, share: float, batch: int, seed: int) -> None:
+        if not 0.0 < share <= 0.5:
+            raise ValueError(f"--replay must be in (0, 0.5], got {share}")
+        self.every = round(1 / share)
+        self.batch = batch
+        self.per_batch = math.ceil(batch / (self.every - 1))
+        self.capacity = 4 * batch
+        self.pool: list[tuple[float, np.ndarray, str]] = []
+        self.rng = random.Random(seed)
+
+    def offer(self, lines: list[np.ndarray], texts: list[str], losses: torch.Tensor) -> None:
+        order = losses.argsort(descending=True)[: self.per_batch].tolist()
+        self.pool += [(float(losses[i]), lines[i], texts[i]) for i in order]
+        if len(self.pool) > self.capacity:
+            self.pool.sort(key=lambda item: -item[0])
+            del self.pool[self.capacity :]
+
+    def due(self, step: int) -> bool:
+        return step % self.every == self.every - 1 and len(self.pool) >= self.batch
+
+    def take(self) -> tuple[list[np.ndarray], list[str]]:
+        """A batch of pooled lines of similar widths, removed from the pool."""
+        self.pool.sort(key=lambda item: item[1].shape[1])
+        start = self.rng.randrange(len(self.pool) - self.batch + 1)
+        chunk = self.pool[start : start + self.batch]
+        del self.pool[start : start + self.batch]
+        return [c[1] for c in chunk], [c[2] for c in chunk]
 
 
 def load_eval_set(
@@ -260,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         default=LABEL_SHARE,
         help=f"share of label lines in the mixed kind (default {LABEL_SHARE})",
     )
+    p.add_argument(
+        "--replay",
+        type=float,
+        default=0.0,
+        help="share of steps trained on the hardest lines seen, once more (0: none)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--workers", type=int, default=2, help="data generation processes")
@@ -339,12 +388,15 @@ def main(argv: list[str] | None = None) -> int:
     loader = DataLoader(
         data,
         batch_size=None,
+        collate_fn=as_is,
         num_workers=args.workers,
         persistent_workers=args.workers > 0,
         prefetch_factor=2 * POOL_BATCHES if args.workers else None,
         multiprocessing_context="spawn" if args.workers else None,
     )
-    ctc_loss = nn.CTCLoss(blank=0, zero_infinity=True)
+    ctc_loss = nn.CTCLoss(blank=0, reduction="none", zero_infinity=True)
+    index = {c: i + 1 for i, c in enumerate(charset)}
+    hard = HardLines(args.replay, args.batch, args.seed + step) if args.replay else None
 
     def save_last() -> None:
         save(
@@ -363,9 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=args.steps, initial=step, dynamic_ncols=True, mininterval=5)
     losses: list[float] = []
     t0 = time.time()
-    for images, targets, target_lengths, input_lengths in loader:
-        if step >= args.steps:
-            break
+    batches = iter(loader)
+    while step < args.steps:
+        replayed = hard is not None and hard.due(step)
+        # a replay step takes no generated batch: the worker's next one waits for the next step
+        lines, texts = hard.take() if replayed else next(batches)
+        images, targets, target_lengths, input_lengths = make_batch(lines, texts, index, info)
         lr = lr_at(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -375,7 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
             logits = model(images)
         log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # [t, b, classes]
-        loss = ctc_loss(log_probs, targets, input_lengths, target_lengths)
+        per_char = ctc_loss(log_probs, targets, input_lengths, target_lengths) / target_lengths
+        loss = per_char.mean()  # CTCLoss's "mean"
+        if hard is not None and not replayed:
+            hard.offer(lines, texts, per_char.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -21,6 +21,7 @@ def test_smoke_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None
     common += ["--batch", "2", "--workers", "1", "--threads", "1", "--warmup", "1"]
     common += ["--val-count", "2", "--eval-every", "2", "--real", str(tmp_path / "none")]
     common += ["--label-share", "0.8"]  # the mix reaches the spawned worker
+    common += ["--replay", "0.5"]  # step 2 of 4 replays step 1's hardest lines
     assert train.main([*common, "--steps", "2"]) == 0
     first = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
     assert first["step"] == 2 and first["samples"] == 4
@@ -47,3 +48,24 @@ def test_bf16_only_where_the_cpu_computes_it(tmp_path: Path) -> None:
     assert train.native_bf16("cpu", str(arm))
     assert not train.native_bf16("cpu", str(tmp_path / "missing"))
     assert train.use_bf16("bf16", "cpu") and not train.use_bf16("fp32", "cpu")
+
+
+def test_hard_lines_are_trained_on_once_more_hardest_first() -> None:
+    """`--replay`: every `every`-th step is a batch of the lines earlier batches found hardest
+    (highest loss per character), each replayed once; easy lines never come back."""
+    np = pytest.importorskip("numpy")
+    hard = train.HardLines(share=0.25, batch=4, seed=0)
+    assert hard.every == 4 and hard.per_batch == 2
+    assert not hard.due(3)  # nothing offered yet
+    for b in range(3):
+        lines = [np.full((32, 40 + 8 * i), b, np.uint8) for i in range(4)]
+        texts = [f"b{b}l{i}" for i in range(4)]
+        hard.offer(lines, texts, torch.tensor([0.1, 2.0 + b, 0.2, 1.0 + b]))
+    assert [hard.due(s) for s in range(4)] == [False, False, False, True]
+    lines, texts = hard.take()
+    assert len(set(texts)) == 4
+    assert set(texts) <= {f"b{b}l{i}" for b in range(3) for i in (1, 3)}  # the high-loss ones
+    assert [line.shape[1] for line in lines] == sorted(line.shape[1] for line in lines)
+    assert len(hard.pool) == 2 and not hard.due(7)  # taken lines leave the pool
+    with pytest.raises(ValueError, match="--replay"):
+        train.HardLines(share=0.9, batch=4, seed=0)
