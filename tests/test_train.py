@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -53,7 +54,6 @@ def test_bf16_only_where_the_cpu_computes_it(tmp_path: Path) -> None:
 def test_hard_lines_are_trained_on_once_more_hardest_first() -> None:
     """`--replay`: every `every`-th step is a batch of the lines earlier batches found hardest
     (highest loss per character), each replayed once; easy lines never come back."""
-    np = pytest.importorskip("numpy")
     hard = train.HardLines(share=0.25, batch=4, seed=0)
     assert hard.every == 4 and hard.per_batch == 2
     assert not hard.due(3)  # nothing offered yet
