@@ -15,7 +15,9 @@ model and its buffers in memory per worker).
 How it resumes. The output file is appended to and flushed after every batch; on a restart the
 paths already in it are skipped. A record torn by a kill (a last line without its newline, or one
 that does not parse) is cut off, so its image is read again: nothing is repeated, nothing is
-skipped. Paths are compared as absolute paths.
+skipped. Records name each image by its absolute path, so a run resumed from another working
+directory skips the same images. One run at a time writes a file: a second one on the same
+output is refused (an exclusive lock on it).
 
 An image that cannot be read (corrupt, truncated, not an image, too large) becomes an error
 record ({"path", "error"}) and the run goes on.
@@ -24,6 +26,7 @@ record ({"path", "error"}) and the run goes on.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import logging
@@ -255,10 +258,18 @@ class Output:
         self._fd: int | None = None
         if path is None:
             return
-        if path.exists():
-            self.done = self._recover(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise EdgeOcrError(f"{path}: another edge-ocr batch is writing it") from None
+        try:
+            self.done = self._recover(path)
+        except EdgeOcrError:
+            self.close()
+            raise
         if self.csv and os.fstat(self._fd).st_size == 0:
             self._append(",".join(CSV_COLUMNS) + "\n")
 
@@ -417,7 +428,7 @@ def run(options: BatchOptions, progress_stream: IO[str] | None = None) -> Summar
     """Read every image of `options.folder` not yet in the output; the run's Summary."""
     if options.batch_size < 1 or options.workers < 1 or options.threads < 1:
         raise ValueError("batch size, workers and threads must be at least 1")
-    paths = list_images(options.folder)
+    paths = list_images(Path(os.path.abspath(options.folder)))
     out = Output(options.out)
     summary = Summary(total=len(paths))
     todo = [p for p in paths if os.path.abspath(p) not in out.done]

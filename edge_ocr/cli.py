@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -211,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of our output left (`edge-ocr read ... | head -1`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 128 + signal.SIGPIPE
 
 
 def _run(config_file: str) -> int:
@@ -276,6 +280,9 @@ def _read(args: argparse.Namespace) -> int:
     from edge_ocr.recognizer import Recognizer, default_model_path
 
     setup_logging("WARNING")
+    if args.threads < 1:
+        raise ConfigError(f"--threads: must be at least 1, got {args.threads}")
+    _check_allowed(args.allowed)
     recognizer = Recognizer(
         args.model or default_model_path(), args.threads, args.views, _language_model(args)
     )
@@ -334,6 +341,11 @@ def _read(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if failures else EXIT_OK
 
 
+def _check_allowed(allowed: str | None) -> None:
+    if allowed is not None and not allowed:
+        raise ConfigError("--allowed: must name at least one character")
+
+
 def _chars(text: str, confidences: Sequence[float]) -> list[dict[str, object]]:
     return [{"char": c, "confidence": p} for c, p in zip(text, confidences, strict=True)]
 
@@ -362,6 +374,7 @@ def _batch(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
     if any(n is not None and n < 1 for n in (args.workers, args.threads, args.batch_size)):
         raise ConfigError("--workers, --threads and --batch-size must be at least 1")
+    _check_allowed(args.allowed)
     options = batch.BatchOptions(
         folder=args.folder,
         out=args.out,

@@ -248,6 +248,36 @@ def section(cls: type) -> Check:
     def check(v: Any, ctx: _Ctx) -> Any:
         return _load(cls, v, ctx)
 
+    check.section = cls  # type: ignore[attr-defined]  # left out: built from defaults, checked
+    return check
+
+
+def video_source(v: Any, ctx: _Ctx) -> str | None:
+    """A stream URL (has a scheme) kept as written; anything else is a file or device path,
+    relative to the config file's folder, that must exist."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v:
+        raise _Bad("must be a video file, a device path or a stream URL (rtsp://...), or null")
+    if "://" in v:
+        return v
+    p = Path(os.path.expanduser(v))
+    if not p.is_absolute():
+        p = ctx.base / p
+    if not p.exists():
+        raise _Bad(f"file not found: {p} (a stream URL needs its scheme, e.g. rtsp://)")
+    return str(p)
+
+
+def on_off(choices: tuple[str, ...]) -> Check:
+    """A choice among words that include on and off, which YAML reads as true and false."""
+    words = text(choices=choices)
+
+    def check(v: Any, ctx: _Ctx) -> str | None:
+        if isinstance(v, bool):
+            v = "on" if v else "off"
+        return words(v, ctx)
+
     return check
 
 
@@ -315,12 +345,21 @@ class FolderConfig:
     def failed_folder(self) -> Path:
         return self.failed_dir or self.path / "failed"
 
+    def _problems(self) -> list[str]:
+        # A file moved into the folder it was found in would be found and read again.
+        watched = self.path.resolve()
+        out = []
+        for key, folder in (("done_dir", self.done_folder), ("failed_dir", self.failed_folder)):
+            if folder.resolve() == watched:
+                out.append(f"{key}: must not be the watched folder itself, got '{folder}'")
+        return out
+
 
 @dataclass(frozen=True)
 class OpencvConfig:
     """A V4L2 camera index, a video file, or an RTSP/HTTP stream read through OpenCV."""
 
-    url: str | None = _opt(None, text(nullable=True))
+    url: str | None = _opt(None, video_source)
     device: int = _opt(0, integer(0, 63))
     width: int | None = _opt(None, lambda v, c: None if v is None else integer(16, 8192)(v, c))
     height: int | None = _opt(None, lambda v, c: None if v is None else integer(16, 8192)(v, c))
@@ -470,7 +509,7 @@ class DetectConfig:
     as one line (folders usually hold crops); `on` and `off` decide for every source.
     """
 
-    mode: str = _opt("auto", text(choices=("auto", "on", "off")))
+    mode: str = _opt("auto", on_off(("auto", "on", "off")))
     model: Path | None = _opt(None, fs_path(kind="file", nullable=True))
     # The bounds of detect.MAX_SIDE_RANGE (not imported here: it would load OpenCV).
     max_side: int | None = _opt(None, lambda v, c: None if v is None else integer(64, 4096)(v, c))
@@ -706,11 +745,13 @@ def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
         )
     values: dict[str, Any] = {}
     for name, f in known.items():
+        sub = _Ctx(ctx.base, ctx.errors, _join(where, name))
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 ctx.errors.append(f"{_join(where, name)}: is required")
+            elif hasattr(f.metadata["check"], "section") and f.default is dataclasses.MISSING:
+                values[name] = f.metadata["check"](None, sub)  # a default section, checked
             continue
-        sub = _Ctx(ctx.base, ctx.errors, _join(where, name))
         try:
             values[name] = f.metadata["check"](raw[name], sub)
         except _Bad as bad:

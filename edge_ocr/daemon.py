@@ -195,10 +195,11 @@ class Daemon:
         publisher, outbox = self._publisher, self._outbox
         self._publisher = self._outbox = None
         if publisher is not None:
-            if drain > 0 and not self._wait_idle(publisher, drain):
+            undelivered = drain > 0 and not self._wait_idle(publisher, drain)
+            if undelivered and outbox is not None and len(outbox):
                 log.warning(
                     "%d message(s) not yet delivered stay in the outbox for the next start",
-                    len(outbox) if outbox is not None else 0,
+                    len(outbox),
                 )
             publisher.stop(timeout=min(2.0, max(drain, 0.5)))
         if outbox is not None:
@@ -336,24 +337,35 @@ class Daemon:
         self._notify.stopping()
         self._notify.status("stopping: finishing queued frames and draining the outbox")
         self._stop_capture()
+        full_drops = self._outbox.dropped if self._outbox is not None else 0
         self._close_publisher(self._cfg.shutdown.drain_seconds)
         c = self.counters
         log.info(
-            "stopped: %d frame(s) processed, %d reading(s) queued, %d dropped, %d error(s)",
+            "stopped: %d frame(s) processed, %d reading(s) queued, %d frame(s) dropped, "
+            "%d error(s)",
             c.processed,
             c.published,
             c.dropped,
             c.frame_errors,
         )
+        if full_drops:
+            log.warning(
+                "the outbox was full and dropped %d reading(s) over its life (outbox.max_messages)",
+                full_drops,
+            )
 
     def _status(self) -> str:
         c = self.counters
         connected = self._publisher is not None and self._publisher.connected
         mqtt = "connected" if connected else "disconnected"
-        pending = len(self._outbox) if self._outbox is not None else 0
+        outbox = "none"
+        if self._outbox is not None:
+            outbox = f"{len(self._outbox)} pending"
+            if self._outbox.dropped:
+                outbox += f", {self._outbox.dropped} dropped when full"
         status = (
-            f"{c.processed} frames, {c.published} readings queued, {c.dropped} dropped, "
-            f"{c.frame_errors} errors; outbox {pending} pending; MQTT {mqtt}"
+            f"{c.processed} frames, {c.published} readings queued, {c.dropped} frames dropped, "
+            f"{c.frame_errors} errors; outbox {outbox}; MQTT {mqtt}"
         )
         if self._cfg.labels:
             from edge_ocr.anchor import finders
@@ -390,12 +402,14 @@ class Daemon:
     def recognize(self, frame: Frame) -> list[Reading]:
         """Every field of the frame, read in one batched model call and judged by its rules.
 
-        A field whose label is not found in the frame gets an invalid, empty reading (a
-        "nothing" vote). With no fields and detection on, every detected line is read instead.
+        A field that cannot be cut out of this frame (its label not found, or it lies outside
+        the frame) gets an invalid, empty reading with the reason (a "nothing" vote). With no
+        fields and detection on, every detected line is read instead.
         """
         if self._detector is not None:
             return self._recognize_lines(frame)
-        found = regions.extract(frame, self._cfg.fields, self._cfg.labels)
+        missed: dict[str, str] = {}
+        found = regions.extract(frame, self._cfg.fields, self._cfg.labels, missed)
         decoded = self._recognizer.recognize(
             [r.crop for r in found], [self._masks.get(r.field) for r in found]
         )
@@ -410,12 +424,9 @@ class Daemon:
             else:
                 reading = validate.judge(reading, None, 0.0)
             readings.append(reading)
-        seen = {r.field for r in found}
         for f in self._cfg.fields:
-            if f.name not in seen:  # only a label not found in this frame leaves a field out
-                readings.append(
-                    self._nothing(frame, f.name, now, f"label {f.label!r} not found in the frame")
-                )
+            if f.name in missed:  # its label not found, or it lies outside this frame
+                readings.append(self._nothing(frame, f.name, now, missed[f.name]))
         self.counters.readings += len(readings)
         return readings
 

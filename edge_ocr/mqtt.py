@@ -6,6 +6,12 @@ Topics (``<prefix>`` = ``topic_prefix``, ``<device>`` = ``device_id``)::
     <prefix>/<device>/event                  every reading, JSON, not retained
     <prefix>/<device>/field/<field>/state    latest reading of a field, same JSON, retained
     <discovery_prefix>/sensor/<device>/<field>/config   Home Assistant discovery, retained
+    <discovery_prefix>/status                (subscribed) Home Assistant's "online" birth message
+
+Discovery. `announce_fields` queues the configs in the outbox like any message; the worker also
+publishes the last announced configs again on every (re)connect and whenever Home Assistant
+says "online", so a broker that lost its retained messages (restarted without persistence) or
+a restarted Home Assistant gets the sensors back without a restart of the daemon.
 
 Delivery. Callers only write to the `Outbox` (committed to disk) and return; one worker thread
 owns the paho client and feeds it from the outbox while connected, at most ``max_inflight``
@@ -142,6 +148,7 @@ class Topics:
     def __init__(self, settings: MqttSettings) -> None:
         self._base = f"{settings.topic_prefix}/{settings.device_id}"
         self._discovery = f"{settings.discovery_prefix}/sensor/{settings.device_id}"
+        self._homeassistant_status = f"{settings.discovery_prefix}/status"
 
     @property
     def availability(self) -> str:
@@ -156,6 +163,10 @@ class Topics:
 
     def discovery(self, field: str) -> str:
         return f"{self._discovery}/{field}/config"
+
+    @property
+    def homeassistant_status(self) -> str:
+        return self._homeassistant_status
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
@@ -207,6 +218,7 @@ class Publisher:
         self._rejected = 0
         self._last_error: str | None = None
         self._last_error_logged_at = -math.inf
+        self._discovery_configs: dict[str, bytes] = {}  # topic -> config, as last announced
 
         # Owned by the worker thread, valid for one connection.
         self._inflight: dict[int, int] = {}  # paho mid -> outbox id
@@ -215,6 +227,7 @@ class Publisher:
         self._refused: str | None = None
         self._offline_mid: int | None = None
         self._offline_acked = False
+        self._rediscover = False  # publish the discovery configs again at the next turn
 
     # --- public API -------------------------------------------------------------------------
 
@@ -270,6 +283,8 @@ class Publisher:
         if messages:
             self._outbox.put_many(messages)
         self._outbox.set_note(_NOTE_OWNED_TOPICS, json.dumps(sorted(owned_now)))
+        with self._lock:
+            self._discovery_configs = wanted
         if stale:
             log.info("removing %d retained topics no longer configured: %s", len(stale), stale)
         self._wake()
@@ -409,8 +424,11 @@ class Publisher:
         # paho logs a lost connection at ERROR; we report it ourselves, so its lines go to DEBUG.
         client.on_log = _log_paho
         client.connect_timeout = s.connect_timeout
-        # We never hand paho more than max_inflight outbox messages (+ availability).
-        client.max_inflight_messages_set(s.max_inflight + 2)
+        # We never hand paho more than max_inflight outbox messages (+ availability and the
+        # discovery configs published again on connect).
+        with self._lock:
+            announced = len(self._discovery_configs)
+        client.max_inflight_messages_set(s.max_inflight + 2 + announced)
         client.will_set(self._topics.availability, OFFLINE, qos=1, retain=True)
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
@@ -421,6 +439,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     def _serve_one_connection(self) -> bool:
@@ -432,6 +451,7 @@ class Publisher:
         self._refused = None
         self._offline_mid = None
         self._offline_acked = False
+        self._rediscover = False
         try:
             client = self._new_client()
             client.connect(s.host, s.port, s.keepalive)
@@ -466,6 +486,12 @@ class Publisher:
                 if not online_sent:
                     client.publish(self._topics.availability, ONLINE, qos=1, retain=True)
                     online_sent = True
+                    # The broker may have lost its retained messages (restarted without
+                    # persistence): the outbox delivered the configs once, this restores them.
+                    self._rediscover = True
+                if self._rediscover:
+                    self._rediscover = False
+                    self._publish_discovery(client)
             self._settle()
             if self._connected and self._offline_mid is None:
                 self._feed(client)
@@ -536,6 +562,19 @@ class Publisher:
             self._inflight[info.mid] = message.id
             self._last_sent_id = message.id
 
+    def _publish_discovery(self, client: paho.Client) -> None:
+        """Publish the last announced discovery configs again, outside the outbox.
+
+        Not from the outbox: behind a backlog they would come minutes late, and they need no
+        durability, as every connect publishes them again. Their acks match no outbox message.
+        """
+        with self._lock:
+            configs = dict(self._discovery_configs)
+        for topic, config in configs.items():
+            client.publish(topic, config, self._settings.qos, retain=True)
+        if configs:
+            log.debug("published %d discovery config(s) again", len(configs))
+
     def _settle(self) -> None:
         """Turn broker acknowledgements into outbox acks (one transaction per batch)."""
         if not self._done_mids:
@@ -586,6 +625,8 @@ class Publisher:
             self._connects += 1
             self._last_error = None
         self._last_error_logged_at = -math.inf
+        if s.homeassistant_discovery:
+            client.subscribe(self._topics.homeassistant_status, qos=1)
         log.info(
             "connected to %s:%d as %s; %d message(s) waiting",
             s.host,
@@ -607,6 +648,17 @@ class Publisher:
                 self._settings.port,
                 len(self._outbox),
             )
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        # Home Assistant's birth message: it (re)started and needs the configs again. A retained
+        # copy comes with every subscription, right after the connect already published them.
+        if (
+            msg.topic == self._topics.homeassistant_status
+            and msg.payload == ONLINE
+            and not msg.retain
+        ):
+            log.info("Home Assistant is online: publishing its discovery configs again")
+            self._rediscover = True
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any

@@ -9,7 +9,9 @@ A field placed on a label (`label:`) has its rect or quad in the label's canonic
 label is found in each frame (edge_ocr.anchor) and the field's corners are mapped into the
 frame, so it is read at the same place on the label wherever the label is. When the label is
 not found, or the field is cut off by the frame's edge, the field gives no region in that
-frame: never a reading from the wrong place.
+frame: never a reading from the wrong place. Nor does a rect or quad that lies outside a frame
+(a frame smaller than the configuration expects); the other fields are still cut out, and the
+caller learns why each missing one is missing.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def crop_rect(image: np.ndarray, rect: tuple[float, float, float, float]) -> np.
     ih, iw = image.shape[:2]
     x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + w), min(ih, y + h)
     if x1 - x0 < 2 or y1 - y0 < 2:
-        raise ImageError(f"rect {list(rect)} lies outside the {iw}x{ih} frame")
+        shown = ", ".join(f"{v:g}" for v in rect)
+        raise ImageError(f"rect [{shown}] lies outside the {iw}x{ih} frame")
     return image[y0:y1, x0:x1]
 
 
@@ -83,13 +86,18 @@ def _inside(quad: Quad, width: int, height: int) -> bool:
 
 
 def extract(
-    frame: Frame, fields: Sequence[FieldConfig], labels: tuple[LabelConfig, ...] = ()
+    frame: Frame,
+    fields: Sequence[FieldConfig],
+    labels: tuple[LabelConfig, ...] = (),
+    missed: dict[str, str] | None = None,
 ) -> list[Region]:
     """One Region per configured field (the whole frame when there are none).
 
-    `labels` is the configuration's labels tuple (Config.labels); fields placed on a label
-    that is not found in this frame are left out.
+    `labels` is the configuration's labels tuple (Config.labels). A field that cannot be cut
+    out of this frame (its label not found, or it lies outside the frame) is left out, and
+    `missed`, when given, maps its name to why.
     """
+    why: dict[str, str] = {} if missed is None else missed
     image = frame.image
     h, w = image.shape[:2]
     if not fields:
@@ -101,17 +109,23 @@ def extract(
         quad: Quad
         if f.label is not None:
             found = _on_label(frame, f, finders, located)
-            if found is None:
+            if isinstance(found, str):
+                why[f.name] = found
                 continue
             quad, crop = found, warp(image, found)
         elif f.quad is not None:
             quad = tuple(f.quad)  # type: ignore[assignment]
             if not _inside(quad, w, h):
-                raise ImageError(f"field {f.name}: quad lies outside the {w}x{h} frame")
+                why[f.name] = f"quad lies outside the {w}x{h} frame"
+                continue
             crop = warp(image, quad)
         elif f.rect is not None:
             quad = rect_quad(*f.rect)
-            crop = crop_rect(image, f.rect)
+            try:
+                crop = crop_rect(image, f.rect)
+            except ImageError as err:
+                why[f.name] = str(err)
+                continue
         else:
             quad = rect_quad(0, 0, w, h)
             crop = image
@@ -134,8 +148,8 @@ def _on_label(
     f: FieldConfig,
     finders: Mapping[str, anchor.LabelFinder],
     located: dict[str, np.ndarray | None],
-) -> Quad | None:
-    """Where a field placed on a label lies in this frame; None when that cannot be known."""
+) -> Quad | str:
+    """Where a field placed on a label lies in this frame, or why that cannot be known."""
     assert f.label is not None
     finder = finders.get(f.label)
     if finder is None:
@@ -146,11 +160,11 @@ def _on_label(
             log.debug("frame %d: label %s not found, its fields not read", frame.frame_id, f.label)
     matrix = located[f.label]
     if matrix is None:
-        return None
+        return f"label {f.label!r} not found in the frame"
     quad = anchor.as_quad(anchor.to_frame(matrix, quad_on_label(f, finder.size)))
     h, w = frame.image.shape[:2]
     if not all(-1 <= x <= w + 1 and -1 <= y <= h + 1 for x, y in quad):
         finder.cut_off += 1
         log.debug("frame %d: field %s is cut off by the frame's edge", frame.frame_id, f.name)
-        return None
+        return f"field cut off by the frame's edge (label {f.label!r})"
     return quad

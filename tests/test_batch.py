@@ -301,3 +301,34 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "X"
+
+
+def test_resume_from_another_working_directory_repeats_nothing(
+    tmp_path: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run started with a relative folder and resumed from elsewhere skips what it read:
+    records name images by absolute path."""
+    images = make_folder(tmp_path / "in", 4)
+    out = tmp_path / "out.jsonl"
+    monkeypatch.chdir(tmp_path)
+    batch.run(BatchOptions(Path("in"), out, model_path))
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    summary = batch.run(BatchOptions(Path("../in"), out, model_path))
+    assert (summary.skipped, summary.read) == (4, 0)
+    assert sorted(r["path"] for r in records(out)) == sorted(str(p) for p in images)
+
+
+def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path, model_path: Path) -> None:
+    """Two runs appending to one file would write every image twice: the second is refused
+    while the first holds the file, and the file is left as the first wrote it."""
+    make_folder(tmp_path / "in", 2)
+    out = tmp_path / "out.jsonl"
+    first = batch.Output(out)
+    try:
+        with pytest.raises(batch.EdgeOcrError, match="another edge-ocr batch is writing it"):
+            batch.run(BatchOptions(tmp_path / "in", out, model_path))
+    finally:
+        first.close()
+    assert out.read_text() == ""
+    assert batch.run(BatchOptions(tmp_path / "in", out, model_path)).read == 2

@@ -86,6 +86,39 @@ def test_read_allowed_characters_constrain_the_decoder(tmp_path: Path, model_pat
     assert set(json.loads(result.stdout)["text"]) <= set("0123456789")
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--threads", "0"), "--threads: must be at least 1, got 0"),
+        (("--allowed", ""), "--allowed: must name at least one character"),
+    ],
+)
+def test_read_refuses_options_that_cannot_work(
+    tmp_path: Path, model_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """No threads, or no allowed character, is a usage error (2), as in the config file."""
+    image = write_image(tmp_path / "a.png", draw("OK"))
+    result = edge_ocr("read", *args, "--model", str(model_path), str(image))
+    assert result.returncode == 2 and message in result.stderr and result.stdout == ""
+
+
+def test_read_into_a_pipe_closed_early_ends_quietly(tmp_path: Path, model_path: Path) -> None:
+    """`edge-ocr read *.png | head -1`: when the reader leaves, no traceback on stderr."""
+    paths = [str(write_image(tmp_path / f"{i}.png", draw(f"N{i}"))) for i in range(10)]
+    proc = subprocess.Popen(  # 1000 lines to print: far more than one can before the close
+        [sys.executable, "-m", "edge_ocr", "read", "--model", str(model_path), *paths * 100],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(paths[0].encode())
+    proc.stdout.close()  # as `head -1` does
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
 def test_read_with_a_missing_model_exits_3(tmp_path: Path) -> None:
     """A model that cannot be loaded is a model error with exit status 3."""
     result = edge_ocr("read", "--model", str(tmp_path / "none.onnx"), "x.png")

@@ -289,3 +289,56 @@ def test_check_config_exits_2_and_names_the_key(write: Any) -> None:
     )
     assert result.returncode == 2
     assert "mqtt.port: must be an integer between 1 and 65535, got 'abc'" in result.stderr
+
+
+def test_sections_left_out_are_checked_like_written_ones(tmp_path: Path) -> None:
+    """An empty file does not pass as valid when its defaults cannot run: the default watched
+    folder and outbox folder are named as missing, as if the keys had been written."""
+    if Path("/var/lib/edge-ocr/inbox").is_dir():
+        pytest.skip("this machine has the default watched folder")
+    path = tmp_path / "edge-ocr.yaml"
+    path.write_text("")
+    msg = problems(path)
+    assert "source.folder.path: folder not found, got '/var/lib/edge-ocr/inbox'" in msg
+    if not Path("/var/lib/edge-ocr").is_dir():
+        assert "outbox.path: folder /var/lib/edge-ocr not found" in msg
+
+
+@pytest.mark.parametrize("key", ["done_dir", "failed_dir"])
+def test_done_or_failed_folder_may_not_be_the_watched_folder(
+    write: Any, tmp_path: Path, key: str
+) -> None:
+    """A file moved into the folder it came from would be read again and again."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    msg = problems(write({"source": {"folder": {"path": str(inbox), key: "./inbox/"}}}))
+    assert f"source.folder.{key}: must not be the watched folder itself" in msg
+
+
+def test_detect_mode_on_and_off_may_be_written_bare(write: Any) -> None:
+    """YAML reads a bare `on` / `off` as true / false; both still mean the words."""
+    for word in ("on", "off"):
+        path = write({})
+        path.write_text(path.read_text() + f"detect:\n  mode: {word}\n")
+        assert config.load(path, environ={}).detect.mode == word
+
+
+def test_video_file_path_is_relative_to_the_config_and_must_exist(
+    write: Any, tmp_path: Path
+) -> None:
+    """source.opencv.url: a path is found beside the config file; a missing one is named; a
+    stream URL is kept as written."""
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    cfg = config.load(
+        write({"source": {"type": "opencv", "opencv": {"url": "clip.mp4"}}}), environ={}
+    )
+    assert cfg.source.opencv.url == str(tmp_path / "clip.mp4")
+    msg = problems(write({"source": {"type": "opencv", "opencv": {"url": "gone.mp4"}}}))
+    assert "source.opencv.url: file not found" in msg
+    url = "rtsp://camera.local:554/stream1"
+    assert (
+        config.load(
+            write({"source": {"type": "opencv", "opencv": {"url": url}}}), environ={}
+        ).source.opencv.url
+        == url
+    )

@@ -8,6 +8,7 @@ part of the default run.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import struct
 import time
@@ -167,6 +168,36 @@ def test_sigterm_drains_the_outbox_and_exits_0(
     d.signal(signal.SIGTERM)
     assert d.wait() == 0
     assert names(first_deliveries(sub.wait_for(3, timeout=15))) == ["0.png", "1.png", "2.png"]
+
+
+def test_readings_an_overfull_outbox_dropped_are_shown_in_status_and_at_stop(
+    tmp_path: Path,
+    model_path: Path,
+    mosquitto: Mosquitto,
+    daemon: Make,
+) -> None:
+    """With the broker away longer than outbox.max_messages lasts, the oldest readings are
+    dropped: the status line (systemctl status) and the stop log say how many."""
+    mosquitto.stop()
+    cfg = base_config(tmp_path, model_path, mosquitto.port, outbox={"max_messages": 10})
+    cfg["health"] = {"status_interval": 0.5}
+    d = daemon(cfg).start()
+    for i in range(14):
+        write_image(tmp_path / "inbox" / f"{i}.png", draw(f"N{i}"))
+    done = tmp_path / "inbox" / "done"
+    wait_until(lambda: len(list(done.glob("*.png"))) == 14, what="14 files done")
+    wait_until(
+        lambda: (
+            (d.notify.drain() or True) and any("dropped when full" in m for m in d.notify.messages)
+        ),
+        what="a status line with the outbox's drops",
+    )
+    status = next(m for m in reversed(d.notify.messages) if "dropped when full" in m)
+    shown = re.search(r"outbox 10 pending, (\d+) dropped when full", status)
+    assert shown is not None, status
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+    assert f"the outbox was full and dropped {shown[1]} reading(s)" in d.log()
 
 
 def test_sighup_applies_a_good_new_config(
@@ -397,7 +428,8 @@ def test_field_on_a_label_missing_from_the_image_is_published_as_not_found(
     daemon: Make,
     expected: Callable[[str], str],
 ) -> None:
-    """A file without the label gives its field an empty invalid reading saying so; others read."""
+    """A file without the label gives its field an empty invalid reading saying so, as does a
+    field outside a smaller image than configured; the others are read and the file is done."""
     labels = [
         {
             "name": "plate",
@@ -410,17 +442,22 @@ def test_field_on_a_label_missing_from_the_image_is_published_as_not_found(
     fields = [
         {"name": "serial", "label": "plate", "rect": [100, 20, 280, 60]},
         {"name": "word", "rect": [0, 0, word.shape[1], word.shape[0]]},
+        {"name": "far", "rect": [5000, 5000, 100, 30]},
     ]
     sub = subscribe(mosquitto.port, EVENTS)
     cfg = base_config(tmp_path, model_path, mosquitto.port, labels=labels, fields=fields)
     cfg["health"] = {"status_interval": 0.5}
     d = daemon(cfg).start()
     write_image(tmp_path / "inbox" / "no-label.png", word)
-    got = {b["field"]: b for b in sub.wait_for(2)}
+    got = {b["field"]: b for b in sub.wait_for(3)}
     assert got["word"]["text"] == expected("PUMP7") and got["word"]["valid"] is True
     serial = got["serial"]
     assert (serial["text"], serial["valid"]) == ("", False)
     assert serial["problem"] == "label 'plate' not found in the frame"
+    far = got["far"]
+    assert (far["text"], far["valid"]) == ("", False)
+    assert far["problem"].startswith("rect [5000, 5000, 100, 30] lies outside the")
+    wait_until(lambda: (tmp_path / "inbox" / "done" / "no-label.png").exists())
     assert "quad" not in serial and len(got["word"]["quad"]) == 4
     # The status line (systemctl status) counts the frames the label was found in.
     wait_until(

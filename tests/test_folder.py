@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -77,6 +78,13 @@ def run() -> Iterator[object]:
     yield start
     for r in runners:
         r.close()
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def png_bytes(text: str = "AB12") -> bytes:
@@ -279,3 +287,48 @@ def test_huge_image_is_refused_without_decoding(inbox: Path, run: object) -> Non
         time.sleep(0.05)
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 100_000 and r.frames == []
+
+
+def test_removed_done_and_failed_folders_are_made_again(inbox: Path, run: object) -> None:
+    """With done/ and failed/ removed while running, a good file is read once and moved to a new
+    done/, and a corrupt one to a new failed/ with its reason; neither is read again."""
+    source = make_source(inbox)
+    r = run(source)  # type: ignore[operator]
+    eventually(lambda: (inbox / "done").is_dir() and (inbox / "failed").is_dir())
+    shutil.rmtree(inbox / "done")
+    shutil.rmtree(inbox / "failed")
+    write_image(inbox / "good.png", draw("OK"))
+    (inbox / "corrupt.png").write_bytes(corrupt_png())
+    r.wait(1)
+    source.done(r.frames[0])
+    note = inbox / "failed" / "corrupt.png.reason.txt"
+    eventually(note.exists)
+    time.sleep(0.5)  # ten polls: time enough to read either file again
+    assert r.names() == ["good.png"]
+    assert (inbox / "done" / "good.png").exists() and not (inbox / "good.png").exists()
+    assert (inbox / "failed" / "corrupt.png").exists() and not (inbox / "corrupt.png").exists()
+    assert "cannot decode" in note.read_text()
+    assert (source.done_count, source.failed_count) == (1, 1)
+
+
+def test_file_that_cannot_be_moved_is_not_read_again(
+    inbox: Path, run: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When done/ and failed/ cannot be made (a file is in their place), a good and a corrupt
+    file stay where they are, the good one is read once, and each error is logged once."""
+    source = make_source(inbox)
+    r = run(source)  # type: ignore[operator]
+    eventually(lambda: (inbox / "done").is_dir() and (inbox / "failed").is_dir())
+    for folder in ("done", "failed"):
+        (inbox / folder).rmdir()
+        (inbox / folder).write_text("not a folder\n")
+    write_image(inbox / "good.png", draw("OK"))
+    (inbox / "corrupt.png").write_bytes(corrupt_png())
+    r.wait(1)
+    source.done(r.frames[0])
+    eventually(lambda: "corrupt.png to" in caplog.text)
+    time.sleep(0.5)
+    assert r.names() == ["good.png"]
+    assert (inbox / "good.png").exists() and (inbox / "corrupt.png").exists()
+    assert caplog.text.count(f"cannot move {inbox / 'good.png'}") == 1
+    assert caplog.text.count(f"cannot move {inbox / 'corrupt.png'}") == 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paho.mqtt.publish as mqtt_publish
 import pytest
 from conftest import MqttBroker, MqttCollector, Received, TlsFiles
 
@@ -457,6 +458,64 @@ def test_dropped_field_is_removed_after_restart(
     time.sleep(0.2)  # retained messages come in one burst after the subscription
     topics = {m.topic for m in collector.messages}
     assert topics == {f"homeassistant/sensor/{DEVICE}/serial/config"}
+
+
+SERIAL_CONFIG = f"homeassistant/sensor/{DEVICE}/serial/config"
+
+
+def announced_then_cleared(
+    broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
+) -> tuple[Publisher, MqttCollector, bytes]:
+    """A publisher that announced "serial", whose retained config a test client then removed
+    (as a broker restarted without persistence would have lost it)."""
+    collector = mqtt_collector(broker, [SERIAL_CONFIG])
+    publisher = make_publisher(fast_settings(broker), outbox)
+    publisher.announce_fields(["serial"])
+    config = collector.wait_for(lambda ms: len(ms) >= 1)[0].payload
+    assert publisher.wait_idle(5)
+    mqtt_publish.single(
+        SERIAL_CONFIG, b"", qos=1, retain=True, hostname=broker.host, port=broker.port
+    )
+    collector.wait_for(lambda ms: ms[-1].payload == b"")
+    return publisher, collector, config
+
+
+def assert_retained(
+    broker: MqttBroker, mqtt_collector: Collect, topic: str, payload: bytes
+) -> None:
+    late = mqtt_collector(broker, [topic])  # subscribes afterwards: retained only
+    (message,) = late.wait_for(lambda ms: len(ms) >= 1)
+    assert message.retain and message.payload == payload
+
+
+def test_discovery_is_published_again_on_reconnect(
+    mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
+) -> None:
+    """After reconnecting to a broker that lost its retained messages, the sensor configs are
+    retained again, without a restart of the publisher."""
+    publisher, collector, config = announced_then_cleared(
+        mqtt_broker, mqtt_collector, outbox, make_publisher
+    )
+    mqtt_broker.restart()
+    collector.wait_for(lambda ms: ms[-1].payload == config)
+    assert publisher.stats()["reconnects"] >= 1
+    assert_retained(mqtt_broker, mqtt_collector, SERIAL_CONFIG, config)
+
+
+def test_discovery_is_published_again_when_home_assistant_comes_online(
+    mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
+) -> None:
+    """Home Assistant's birth message ("online" on homeassistant/status) brings the sensor
+    configs back, on the same connection."""
+    publisher, collector, config = announced_then_cleared(
+        mqtt_broker, mqtt_collector, outbox, make_publisher
+    )
+    mqtt_publish.single(
+        "homeassistant/status", b"online", hostname=mqtt_broker.host, port=mqtt_broker.port
+    )
+    collector.wait_for(lambda ms: ms[-1].payload == config)
+    assert publisher.stats()["reconnects"] == 0
+    assert_retained(mqtt_broker, mqtt_collector, SERIAL_CONFIG, config)
 
 
 def test_disabled_discovery_publishes_no_config(

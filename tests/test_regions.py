@@ -8,7 +8,6 @@ import pytest
 
 from edge_ocr import regions
 from edge_ocr.config import FieldConfig
-from edge_ocr.errors import ImageError
 from edge_ocr.types import Frame
 
 
@@ -63,10 +62,19 @@ def test_rotate_turns_the_crop_clockwise(degrees: int, corner: tuple[int, int]) 
     assert region.crop[y, x] == 0
 
 
-def test_rect_outside_the_frame_is_an_image_error() -> None:
-    """A rect wholly outside the frame is reported, not read as an empty line."""
-    with pytest.raises(ImageError, match="outside"):
-        regions.extract(frame(marked()), (FieldConfig(name="a", rect=(500, 500, 10, 10)),))
+def test_a_field_outside_the_frame_is_left_out_with_why_and_the_others_are_cut() -> None:
+    """A rect or quad wholly outside the frame (a smaller frame than configured) gives no
+    region and its reason; the fields that are inside are still cut out."""
+    fields = (
+        FieldConfig(name="far", rect=(500, 500, 10, 10)),
+        FieldConfig(name="quad", quad=((300, 300), (340, 300), (340, 320), (300, 320))),
+        FieldConfig(name="near", rect=(0, 0, 50, 20)),
+    )
+    missed: dict[str, str] = {}
+    found = regions.extract(frame(marked()), fields, missed=missed)
+    assert [r.field for r in found] == ["near"]
+    assert set(missed) == {"far", "quad"}
+    assert all("outside the" in why for why in missed.values())
 
 
 def test_fields_carry_their_rules() -> None:

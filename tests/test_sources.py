@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -162,3 +163,30 @@ def test_stream_url_password_is_not_in_the_source_name() -> None:
     """An RTSP URL's password never reaches logs or payloads through the source name."""
     source = OpencvSource(OpencvConfig(url="rtsp://admin:pa55@cam.local/stream"), rate=1)
     assert "pa55" not in source.name and "cam.local" in source.name
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("gone.avi", None, "file not found"),
+        ("notes.avi", b"just some text, not a video\n", "OpenCV cannot read it as a video"),
+    ],
+    ids=["missing", "not-a-video"],
+)
+def test_video_file_that_cannot_be_opened_is_an_error(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    content: bytes | None,
+    reason: str,
+) -> None:
+    """A missing or non-video file raises SourceError naming the file and why, with no
+    "retrying" line: the daemon exits non-zero instead of reporting a clean end."""
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    source = OpencvSource(OpencvConfig(url=str(path), reconnect_min_delay=0.05), rate=1)
+    assert source.live is False
+    with pytest.raises(SourceError, match=re.escape(f"cannot open video file {path}: {reason}")):
+        take(source, 1)
+    assert "retrying" not in caplog.text

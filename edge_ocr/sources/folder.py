@@ -13,7 +13,9 @@ crash before that leaves the file in place and it is read again at the next star
 lost, and the one window where a duplicate can happen (readings committed, file not yet moved)
 is covered by the payload's stable `reading_id`. Failed files go to the failed folder with a
 `<name>.reason.txt` beside them; the reason is written before the move, so a crash between the
-two repeats the same move with the same reason.
+two repeats the same move with the same reason. A done or failed folder removed while the daemon
+runs is made again. A file that still cannot be moved out (e.g. no permission) is logged once and
+left alone until it changes or the daemon restarts: it is never read and published in a loop.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class _Seen:
     since: float  # monotonic time the key was first seen
     scans: int = 1
     waiting_key: tuple[int, int, int] | None = None  # looked incomplete at this key
+    stuck: bool = False  # handled, but could not be moved out: not read again at this key
 
 
 class FolderSource:
@@ -130,6 +133,8 @@ class FolderSource:
                 if seen is None or seen.key != key:
                     self._seen[name] = _Seen(key, now)
                     continue
+                if seen.stuck:
+                    continue
                 seen.scans += 1
                 # Unchanged across two scans: its age by mtime counts as stable time too, so
                 # files already waiting at start-up go at once.
@@ -206,26 +211,32 @@ class FolderSource:
     def done(self, frame: Frame) -> None:
         """The frame's readings are safely in the outbox: move or delete its file."""
         path = _path_of(frame)
-        self._forget(path.name)
         try:
             if self._cfg.done_action == "delete":
                 path.unlink()
                 _fsync_dir(path.parent)
             else:
                 _move(path, self._cfg.done_folder)
-        except FileNotFoundError:
-            log.warning("%s vanished before it could be marked done", path)
         except OSError as err:
-            # It stays in the folder and would be read again after a restart: say so loudly.
-            log.error("cannot %s %s: %s", self._cfg.done_action, path, err)
-            return
+            if _vanished(path, err):
+                log.warning("%s vanished before it could be marked done", path)
+            else:
+                # It stays in the folder and would be read again after a restart: say so loudly.
+                log.error(
+                    "cannot %s %s: %s; it is not read again until it changes or the daemon "
+                    "restarts",
+                    self._cfg.done_action,
+                    path,
+                    err,
+                )
+                self._hold(path)
+                return
+        self._forget(path.name)
         self.done_count += 1
 
     def failed(self, frame: Frame, reason: str) -> None:
         """The frame could not be read: move its file to the failed folder with the reason."""
-        path = _path_of(frame)
-        self._forget(path.name)
-        self._fail_path(path, reason)
+        self._fail_path(_path_of(frame), reason)
 
     def release(self, frame: Frame) -> None:
         """Hand a file back untouched (e.g. the outbox was full); it is read again later."""
@@ -236,22 +247,44 @@ class FolderSource:
             self._in_flight.discard(name)
             self._seen.pop(name, None)
 
+    def _hold(self, path: Path) -> None:
+        """Keep a file that could not be moved out from being read again while it is unchanged.
+
+        Forgetting it instead would have the next scan read and publish it again, every poll.
+        """
+        try:
+            st = path.stat()
+        except OSError:
+            self._forget(path.name)  # gone after all: nothing left to read again
+            return
+        with self._lock:
+            self._in_flight.discard(path.name)
+            key = (st.st_size, st.st_mtime_ns, st.st_ino)
+            self._seen[path.name] = _Seen(key, self._clock(), stuck=True)
+
     def _fail_path(self, path: Path, reason: str) -> None:
         log.warning("%s failed: %s", path.name, reason)
         folder = self._cfg.failed_folder
         try:
+            _make_folder(folder)
             target = _free_name(folder, path.name)
             note = target.with_name(target.name + ".reason.txt")
             note.write_text(f"{path.name}: {reason}\n", encoding="utf-8")
             _move(path, folder, target)
-        except FileNotFoundError:
-            return
         except OSError as err:
-            log.error("cannot move %s to %s: %s", path, folder, err)
+            if _vanished(path, err):
+                self._forget(path.name)
+                return
+            log.error(
+                "cannot move %s to %s: %s; it is not read again until it changes or the daemon "
+                "restarts",
+                path,
+                folder,
+                err,
+            )
+            self._hold(path)
             return
-        finally:
-            with self._lock:
-                self._seen.pop(path.name, None)
+        self._forget(path.name)
         self.failed_count += 1
 
 
@@ -272,8 +305,23 @@ def _free_name(folder: Path, name: str) -> Path:
     return target
 
 
+def _vanished(path: Path, err: OSError) -> bool:
+    """True when `err` came from `path` itself being gone, not from a missing target folder."""
+    return isinstance(err, FileNotFoundError) and not os.path.lexists(path)
+
+
+def _make_folder(folder: Path) -> None:
+    """Make a done/failed folder again when someone removed it while the daemon runs."""
+    if folder.is_dir():
+        return
+    if not os.path.lexists(folder):
+        log.warning("%s is missing; making it again", folder)
+    folder.mkdir(parents=True, exist_ok=True)  # FileExistsError when a file is in its place
+
+
 def _move(path: Path, folder: Path, target: Path | None = None) -> None:
     """Move a file into `folder` durably (rename, or copy and delete across filesystems)."""
+    _make_folder(folder)
     target = target or _free_name(folder, path.name)
     try:
         os.rename(path, target)

@@ -5,13 +5,16 @@ stale frames, and one frame is kept per 1/`rate` seconds. When the input fails t
 delivering, it is reopened after an exponential backoff (reconnect_min_delay doubling up to
 reconnect_max_delay). A video file is sampled at `rate` frames per second of video time and is
 not live: it waits for the recognizer instead of dropping frames, and ends at its last frame
-(or starts over with `loop: true`).
+(or starts over with `loop: true`). A video file that cannot be opened (missing, unreadable, not
+a video) is a SourceError, not retried: waiting would not fix it, and the daemon must stop with
+an error rather than report a clean end.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -21,13 +24,30 @@ from typing import Any
 import cv2
 
 from edge_ocr.config import OpencvConfig
+from edge_ocr.errors import SourceError
 from edge_ocr.types import Frame
 
 log = logging.getLogger(__name__)
 
 
 def _is_file(url: str | None) -> bool:
-    return url is not None and "://" not in url and Path(url).is_file()
+    """A video file's path, found or not; not a stream URL nor a camera's device node (which may
+    come back when the camera is plugged in again)."""
+    if url is None or "://" in url or url.startswith("/dev/"):
+        return False
+    return not Path(url).is_char_device()
+
+
+def _why_not_opened(url: str) -> str:
+    """Why OpenCV could not open a video file, in words a user can act on."""
+    path = Path(url)
+    if not path.exists():
+        return "file not found"
+    if path.is_dir():
+        return "it is a folder, not a video file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return "OpenCV cannot read it as a video (not a video, or a format this build cannot decode)"
 
 
 class OpencvSource:
@@ -61,17 +81,21 @@ class OpencvSource:
         return cap
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        """Yield frames at the configured rate until stopped (or a video file ends)."""
+        """Yield frames at the configured rate until stopped (or a video file ends).
+
+        Raises SourceError when a video file cannot be opened; a camera or stream is retried.
+        """
         delay = self._cfg.reconnect_min_delay
         failures = 0
         while not stop.is_set():
             self._cap = self._open()
             if self._cap is None:
+                if self._file:
+                    url = self._cfg.url or ""
+                    raise SourceError(f"cannot open video file {url}: {_why_not_opened(url)}")
                 failures += 1
                 if failures == 1 or failures % 10 == 0:
                     log.warning("cannot open %s; retrying in %.1f s", self.name, delay)
-                if self._file:
-                    return
                 stop.wait(delay)
                 delay = min(delay * 2, self._cfg.reconnect_max_delay)
                 continue
