@@ -7,7 +7,8 @@
 # (training resumes from RUN/last.pt). On this project's 2-core CPU machine the defaults take
 # about 13 h (parent 45 min, pruned network 1 h 30 min + 30 min + 1 h 15 min + 1 h + 50 +
 # 45 + 45 + 50 + 40 + 60 + 50 + 50 + 50 min, timed before commit 261b0b5 made each step about a
-# fifth faster); a GPU is used when present.
+# fifth faster; then 1 h 45 min for the replay cycle, in fp32 on an AVX2-only CPU); a GPU is used
+# when present.
 set -eu
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/latin}
@@ -25,7 +26,8 @@ TENTH_STEPS=${TENTH_STEPS:-9000}
 ELEVENTH_STEPS=${ELEVENTH_STEPS:-9000}
 TWELFTH_STEPS=${TWELFTH_STEPS:-9000}
 THIRTEENTH_STEPS=${THIRTEENTH_STEPS:-9000}
-VERSION=${VERSION:-0.2.12}
+REPLAY_STEPS=${REPLAY_STEPS:-10000}
+VERSION=${VERSION:-0.2.13}
 PY=${PY:-python3}
 
 [ "$(id -u)" -eq 0 ] && sh scripts/install-train-deps.sh >/dev/null || true
@@ -75,13 +77,20 @@ cycle 12 "$TWELFTH_STEPS" 4500 151
 cycle 13 "$THIRTEENTH_STEPS" 4500 161
 # 4l. The mean of the last two cycles' weights (stochastic weight averaging; seconds).
 $PY -m scripts.average "$RUN-slim12/last.pt" "$RUN-slim13/last.pt" --out "$RUN-avg.pt"
+# 4m. A fourteenth cycle from that mean with hard example replay (every fourth step retrains the
+#     64 hardest lines seen lately), then the mean of its start and its end.
+$PY -m scripts.train --run "$RUN-replay" --init "$RUN-avg.pt" --replay 0.25 \
+    --steps "$REPLAY_STEPS" --lr 0.001 --warmup 200 --workers 1 --threads 1 \
+    --eval-every $((REPLAY_STEPS / 2)) --real-limit 500 --seed 301
+$PY -m scripts.average "$RUN-avg.pt" "$RUN-replay/last.pt" --out "$RUN-avg2.pt"
 # 5. Ship the pruned model: INT8 for the daemon, its weights to resume training from.
-$PY -m scripts.export --ckpt "$RUN-avg.pt" --out models/latin_crnn --version "$VERSION" \
+$PY -m scripts.export --ckpt "$RUN-avg2.pt" --out models/latin_crnn --version "$VERSION" \
     --weights --provenance "scripts/reproduce-model.sh: parent $STEPS steps, pruned -41% params \
 -43% MACs, trained $FINETUNE_STEPS + $MORE_STEPS + $THIRD_STEPS + $FOURTH_STEPS + $FIFTH_STEPS \
 + $SIXTH_STEPS + $SEVENTH_STEPS + $EIGHTH_STEPS + $NINTH_STEPS + $TENTH_STEPS + $ELEVENTH_STEPS \
 + $TWELFTH_STEPS + $THIRTEENTH_STEPS steps more, \
-the mean of the last two cycles' weights; generated data only"
+the mean of the last two cycles' weights, $REPLAY_STEPS steps more with hard example replay, \
+the mean of that cycle's start and end; generated data only"
 rm -f models/latin_crnn_fp32.onnx
 # 6. The character language model that settles unsure readings: n-grams of 1M generated label
 #    lines and word-list phrases, the recognizer's own training text (about 2 min).
