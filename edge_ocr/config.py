@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 SOURCE_TYPES = ("folder", "opencv", "picamera")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-IMAGE_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.bmp", "*.JPG", "*.JPEG", "*.PNG", "*.BMP")
+IMAGE_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.bmp")  # matched ignoring case
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FIND_METHODS = ("outline", "marker", "reference")
 # OpenCV's predefined ArUco and AprilTag dictionaries, with how many markers each holds.
@@ -631,6 +631,8 @@ class OutboxConfig:
     def _problems(self) -> list[str]:
         if not self.path.parent.is_dir():
             return [f"path: folder {self.path.parent} not found, got '{self.path}'"]
+        if self.path.is_dir():
+            return [f"path: must name the outbox file, not a folder, got '{self.path}'"]
         return []
 
 

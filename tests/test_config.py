@@ -342,3 +342,10 @@ def test_video_file_path_is_relative_to_the_config_and_must_exist(
         ).source.opencv.url
         == url
     )
+
+
+def test_outbox_path_that_is_a_folder_is_refused(write: Any, tmp_path: Path) -> None:
+    """outbox.path names the queue's file; a folder there is a config error, not a crash."""
+    (tmp_path / "queue").mkdir()
+    msg = problems(write({"outbox": {"path": str(tmp_path / "queue")}}))
+    assert "outbox.path: must name the outbox file, not a folder" in msg

@@ -99,6 +99,18 @@ def test_finished_file_is_read_as_a_gray_frame(inbox: Path, run: object) -> None
     assert r.frames[0].image.ndim == 2 and r.frames[0].path == inbox / "a.png"
 
 
+def test_patterns_ignore_the_case_of_file_names(inbox: Path, run: object) -> None:
+    """Cameras and phones write .JPG or .Png: the default patterns take every case; other files
+    are left alone."""
+    for name in ("a.PNG", "b.Png", "c.jpeg"):
+        (inbox / name).write_bytes(png_bytes())
+    (inbox / "notes.txt").write_text("not an image")
+    r = run(make_source(inbox))  # type: ignore[operator]
+    assert sorted(r.wait(3)) == ["a.PNG", "b.Png", "c.jpeg"]
+    time.sleep(0.3)
+    assert len(r.frames) == 3
+
+
 def test_file_being_written_is_not_read_half_way(inbox: Path, run: object) -> None:
     """A file still growing is read only after its last write, whole."""
     data = png_bytes()

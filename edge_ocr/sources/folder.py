@@ -100,7 +100,7 @@ class FolderSource:
 
     def _matches(self, name: str) -> bool:
         return not is_temporary(name) and any(
-            fnmatch.fnmatchcase(name, p) for p in self._cfg.patterns
+            fnmatch.fnmatchcase(name.lower(), p.lower()) for p in self._cfg.patterns
         )
 
     def _ready(self) -> list[tuple[Path, float]]:
