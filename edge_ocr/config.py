@@ -29,6 +29,7 @@ SOURCE_TYPES = ("folder", "opencv", "picamera")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 IMAGE_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.bmp")  # matched ignoring case
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.%A-Za-z]*)$")
 FIND_METHODS = ("outline", "marker", "reference")
 # OpenCV's predefined ArUco and AprilTag dictionaries, with how many markers each holds.
 ARUCO_DICTIONARIES = {
@@ -549,7 +550,8 @@ class StabilizeConfig:
 class MqttConfig:
     """The broker connection and topics; the password comes from a file or systemd credential."""
 
-    host: str = _opt("localhost", text())
+    # A name or an address, no scheme or port ("localhost:1883" and "mqtt://x" are refused).
+    host: str = _opt("localhost", text(regex=_HOST_RE, what="a host name or IP address alone"))
     port: int = _opt(1883, integer(1, 65535))
     client_id: str | None = _opt(None, text(nullable=True))
     username: str | None = _opt(None, text(nullable=True))

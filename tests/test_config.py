@@ -349,3 +349,15 @@ def test_outbox_path_that_is_a_folder_is_refused(write: Any, tmp_path: Path) -> 
     (tmp_path / "queue").mkdir()
     msg = problems(write({"outbox": {"path": str(tmp_path / "queue")}}))
     assert "outbox.path: must name the outbox file, not a folder" in msg
+
+
+@pytest.mark.parametrize("host", ["localhost:1883", "mqtt://broker.local", "broker local"])
+def test_broker_host_with_a_port_or_scheme_is_refused(write: Any, host: str) -> None:
+    """mqtt.host is the name or address alone: a port or scheme in it would never connect."""
+    msg = problems(write({"mqtt": {"host": host}}))
+    assert "mqtt.host: must be a host name or IP address alone" in msg
+
+
+@pytest.mark.parametrize("host", ["localhost", "192.168.1.20", "broker.example.org", "::1"])
+def test_broker_host_names_and_addresses_are_accepted(write: Any, host: str) -> None:
+    assert config.load(write({"mqtt": {"host": host}}), environ={}).mqtt.host == host
