@@ -249,7 +249,9 @@ def section(cls: type) -> Check:
     def check(v: Any, ctx: _Ctx) -> Any:
         return _load(cls, v, ctx)
 
-    check.section = cls  # type: ignore[attr-defined]  # left out: built from defaults, checked
+    # Marks the check as a section's: a section left out of the file is built from its
+    # defaults and checked like a written one (_load).
+    check.section = cls  # type: ignore[attr-defined]
     return check
 
 
@@ -752,7 +754,7 @@ def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
         sub = _Ctx(ctx.base, ctx.errors, _join(where, name))
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                ctx.errors.append(f"{_join(where, name)}: is required")
+                ctx.errors.append(f"{sub.path}: is required")
             elif hasattr(f.metadata["check"], "section") and f.default is dataclasses.MISSING:
                 values[name] = f.metadata["check"](None, sub)  # a default section, checked
             continue
