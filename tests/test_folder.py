@@ -8,12 +8,12 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import pytest
-from conftest_daemon import draw, write_image
+from conftest_daemon import draw, wait_until, write_image
 
 from edge_ocr.config import FolderConfig
 from edge_ocr.sources.folder import FolderSource
@@ -78,13 +78,6 @@ def run() -> Iterator[object]:
     yield start
     for r in runners:
         r.close()
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def png_bytes(text: str = "AB12") -> bytes:
@@ -306,7 +299,7 @@ def test_removed_done_and_failed_folders_are_made_again(inbox: Path, run: object
     done/, and a corrupt one to a new failed/ with its reason; neither is read again."""
     source = make_source(inbox)
     r = run(source)  # type: ignore[operator]
-    eventually(lambda: (inbox / "done").is_dir() and (inbox / "failed").is_dir())
+    wait_until(lambda: (inbox / "done").is_dir() and (inbox / "failed").is_dir())
     shutil.rmtree(inbox / "done")
     shutil.rmtree(inbox / "failed")
     write_image(inbox / "good.png", draw("OK"))
@@ -314,7 +307,7 @@ def test_removed_done_and_failed_folders_are_made_again(inbox: Path, run: object
     r.wait(1)
     source.done(r.frames[0])
     note = inbox / "failed" / "corrupt.png.reason.txt"
-    eventually(note.exists)
+    wait_until(note.exists)
     time.sleep(0.5)  # ten polls: time enough to read either file again
     assert r.names() == ["good.png"]
     assert (inbox / "done" / "good.png").exists() and not (inbox / "good.png").exists()
@@ -330,7 +323,7 @@ def test_file_that_cannot_be_moved_is_not_read_again(
     file stay where they are, the good one is read once, and each error is logged once."""
     source = make_source(inbox)
     r = run(source)  # type: ignore[operator]
-    eventually(lambda: (inbox / "done").is_dir() and (inbox / "failed").is_dir())
+    wait_until(lambda: (inbox / "done").is_dir() and (inbox / "failed").is_dir())
     for folder in ("done", "failed"):
         (inbox / folder).rmdir()
         (inbox / folder).write_text("not a folder\n")
@@ -338,7 +331,7 @@ def test_file_that_cannot_be_moved_is_not_read_again(
     (inbox / "corrupt.png").write_bytes(corrupt_png())
     r.wait(1)
     source.done(r.frames[0])
-    eventually(lambda: "corrupt.png to" in caplog.text)
+    wait_until(lambda: "corrupt.png to" in caplog.text)
     time.sleep(0.5)
     assert r.names() == ["good.png"]
     assert (inbox / "good.png").exists() and (inbox / "corrupt.png").exists()
