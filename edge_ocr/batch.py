@@ -431,7 +431,7 @@ def run(options: BatchOptions, progress_stream: IO[str] | None = None) -> Summar
     paths = list_images(Path(os.path.abspath(options.folder)))
     out = Output(options.out)
     summary = Summary(total=len(paths))
-    todo = [p for p in paths if os.path.abspath(p) not in out.done]
+    todo = [p for p in paths if str(p) not in out.done]  # both absolute
     summary.skipped = len(paths) - len(todo)
     if summary.skipped:
         log.info("%d of %d image(s) already in %s", summary.skipped, len(paths), options.out)

@@ -216,6 +216,7 @@ class FolderSource:
                 path.unlink()
                 _fsync_dir(path.parent)
             else:
+                _make_folder(self._cfg.done_folder)
                 _move(path, self._cfg.done_folder)
         except OSError as err:
             if _vanished(path, err):
@@ -321,7 +322,6 @@ def _make_folder(folder: Path) -> None:
 
 def _move(path: Path, folder: Path, target: Path | None = None) -> None:
     """Move a file into `folder` durably (rename, or copy and delete across filesystems)."""
-    _make_folder(folder)
     target = target or _free_name(folder, path.name)
     try:
         os.rename(path, target)
