@@ -8,10 +8,13 @@ Topics (``<prefix>`` = ``topic_prefix``, ``<device>`` = ``device_id``)::
     <discovery_prefix>/sensor/<device>/<field>/config   Home Assistant discovery, retained
     <discovery_prefix>/status                (subscribed) Home Assistant's "online" birth message
 
-Discovery. `announce_fields` queues the configs in the outbox like any message; the worker also
-publishes the last announced configs again on every (re)connect and whenever Home Assistant
-says "online", so a broker that lost its retained messages (restarted without persistence) or
-a restarted Home Assistant gets the sensors back without a restart of the daemon.
+Discovery and retained state. `announce_fields` queues the configs in the outbox like any
+message; the worker also publishes the last announced configs, and the last state it delivered
+of each field, again on every (re)connect and whenever Home Assistant says "online". A broker
+that lost its retained messages (restarted without persistence) or a restarted Home Assistant
+gets the sensors and their values back without a restart of the daemon or a new reading. (The
+states are remembered in memory: after a restart of the daemon a field's state is restored by
+its next reading.)
 
 Delivery. Callers only write to the `Outbox` (committed to disk) and return; one worker thread
 owns the paho client and feeds it from the outbox while connected, at most ``max_inflight``
@@ -161,6 +164,10 @@ class Topics:
     def state(self, field: str) -> str:
         return f"{self._base}/field/{field}/state"
 
+    def is_state(self, topic: str) -> bool:
+        """Whether `topic` is some field's retained state topic."""
+        return topic.startswith(f"{self._base}/field/") and topic.endswith("/state")
+
     def discovery(self, field: str) -> str:
         return f"{self._discovery}/{field}/config"
 
@@ -219,15 +226,17 @@ class Publisher:
         self._last_error: str | None = None
         self._last_error_logged_at = -math.inf
         self._discovery_configs: dict[str, bytes] = {}  # topic -> config, as last announced
+        self._states: dict[str, bytes] = {}  # state topic -> the last payload the broker acked
 
         # Owned by the worker thread, valid for one connection.
         self._inflight: dict[int, int] = {}  # paho mid -> outbox id
+        self._inflight_states: dict[int, tuple[str, bytes]] = {}  # mid -> (state topic, payload)
         self._done_mids: list[int] = []  # filled by on_publish, drained by the worker
         self._last_sent_id = 0
         self._refused: str | None = None
         self._offline_mid: int | None = None
         self._offline_acked = False
-        self._rediscover = False  # publish the discovery configs again at the next turn
+        self._rediscover = False  # publish the configs and states again at the next turn
 
     # --- public API -------------------------------------------------------------------------
 
@@ -285,6 +294,7 @@ class Publisher:
         self._outbox.set_note(_NOTE_OWNED_TOPICS, json.dumps(sorted(owned_now)))
         with self._lock:
             self._discovery_configs = wanted
+            self._states = {t: p for t, p in self._states.items() if t in owned_now}
         if stale:
             log.info("removing %d retained topics no longer configured: %s", len(stale), stale)
         self._wake()
@@ -425,10 +435,10 @@ class Publisher:
         client.on_log = _log_paho
         client.connect_timeout = s.connect_timeout
         # We never hand paho more than max_inflight outbox messages (+ availability and the
-        # discovery configs published again on connect).
+        # configs and states published again on connect; paho queues any beyond its limit).
         with self._lock:
-            announced = len(self._discovery_configs)
-        client.max_inflight_messages_set(s.max_inflight + 2 + announced)
+            again = len(self._discovery_configs) + len(self._states)
+        client.max_inflight_messages_set(s.max_inflight + 2 + again)
         client.will_set(self._topics.availability, OFFLINE, qos=1, retain=True)
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
@@ -446,6 +456,7 @@ class Publisher:
         """Connect, deliver until the connection ends or stop() asks; True if CONNACK accepted."""
         s = self._settings
         self._inflight.clear()
+        self._inflight_states.clear()
         self._done_mids.clear()
         self._last_sent_id = 0
         self._refused = None
@@ -487,11 +498,11 @@ class Publisher:
                     client.publish(self._topics.availability, ONLINE, qos=1, retain=True)
                     online_sent = True
                     # The broker may have lost its retained messages (restarted without
-                    # persistence): the outbox delivered the configs once, this restores them.
+                    # persistence): the outbox delivered them once, this restores them.
                     self._rediscover = True
                 if self._rediscover:
                     self._rediscover = False
-                    self._publish_discovery(client)
+                    self._publish_retained(client)
             self._settle()
             if self._connected and self._offline_mid is None:
                 self._feed(client)
@@ -560,27 +571,40 @@ class Publisher:
                 )
                 return  # the connection is gone; the loop notices and we resend next time
             self._inflight[info.mid] = message.id
+            if message.retain and self._topics.is_state(message.topic):
+                self._inflight_states[info.mid] = (message.topic, message.payload)
             self._last_sent_id = message.id
 
-    def _publish_discovery(self, client: paho.Client) -> None:
-        """Publish the last announced discovery configs again, outside the outbox.
+    def _publish_retained(self, client: paho.Client) -> None:
+        """Publish the last announced discovery configs and the fields' last delivered states
+        again, outside the outbox.
 
         Not from the outbox: behind a backlog they would come minutes late, and they need no
         durability, as every connect publishes them again. Their acks match no outbox message.
+        A state still waiting in the outbox is newer and follows, in order, from there.
         """
         with self._lock:
             configs = dict(self._discovery_configs)
-        for topic, config in configs.items():
-            client.publish(topic, config, self._settings.qos, retain=True)
-        if configs:
-            log.debug("published %d discovery config(s) again", len(configs))
+            states = dict(self._states)
+        for topic, payload in [*configs.items(), *states.items()]:
+            client.publish(topic, payload, self._settings.qos, retain=True)
+        if configs or states:
+            log.debug("published %d config(s) and %d state(s) again", len(configs), len(states))
 
     def _settle(self) -> None:
         """Turn broker acknowledgements into outbox acks (one transaction per batch)."""
         if not self._done_mids:
             return
         done = [self._inflight.pop(mid) for mid in self._done_mids if mid in self._inflight]
+        delivered = self._inflight_states
+        states = [delivered.pop(mid) for mid in self._done_mids if mid in delivered]
         self._done_mids.clear()
+        with self._lock:
+            for topic, payload in states:
+                if payload:
+                    self._states[topic] = payload
+                else:  # an empty retained payload removed it
+                    self._states.pop(topic, None)
         if not done:
             return
         try:
@@ -657,7 +681,7 @@ class Publisher:
             and msg.payload == ONLINE
             and not msg.retain
         ):
-            log.info("Home Assistant is online: publishing its discovery configs again")
+            log.info("Home Assistant is online: publishing its configs and states again")
             self._rediscover = True
 
     def _on_publish(

@@ -461,61 +461,89 @@ def test_dropped_field_is_removed_after_restart(
 
 
 SERIAL_CONFIG = f"homeassistant/sensor/{DEVICE}/serial/config"
+SERIAL_STATE = f"edge-ocr/{DEVICE}/field/serial/state"
 
 
 def announced_then_cleared(
     broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
-) -> tuple[Publisher, MqttCollector, bytes]:
-    """A publisher that announced "serial", whose retained config a test client then removed
-    (as a broker restarted without persistence would have lost it)."""
-    collector = mqtt_collector(broker, [SERIAL_CONFIG])
+) -> tuple[Publisher, MqttCollector, dict[str, bytes]]:
+    """A publisher that announced "serial" and delivered one reading of it, whose retained
+    config and state a test client then removed (as a broker restarted without persistence
+    would have lost them). Returns the publisher, a collector of both topics, and what each
+    topic held."""
+    collector = mqtt_collector(broker, [SERIAL_CONFIG, SERIAL_STATE])
     publisher = make_publisher(fast_settings(broker), outbox)
     publisher.announce_fields(["serial"])
-    config = collector.wait_for(lambda ms: len(ms) >= 1)[0].payload
+    publisher.publish_reading("serial", {"text": "SN-7"})
+    collector.wait_for(lambda ms: {m.topic for m in ms} == {SERIAL_CONFIG, SERIAL_STATE})
     assert publisher.wait_idle(5)
-    mqtt_publish.single(
-        SERIAL_CONFIG, b"", qos=1, retain=True, hostname=broker.host, port=broker.port
-    )
-    collector.wait_for(lambda ms: ms[-1].payload == b"")
-    return publisher, collector, config
+    held = {m.topic: m.payload for m in collector.messages}
+    assert json.loads(held[SERIAL_STATE])["text"] == "SN-7"
+    for topic in held:
+        mqtt_publish.single(topic, b"", qos=1, retain=True, hostname=broker.host, port=broker.port)
+    collector.wait_for(lambda ms: [m.payload for m in ms[-2:]] == [b"", b""])
+    return publisher, collector, held
 
 
-def assert_retained(
-    broker: MqttBroker, mqtt_collector: Collect, topic: str, payload: bytes
-) -> None:
-    late = mqtt_collector(broker, [topic])  # subscribes afterwards: retained only
-    (message,) = late.wait_for(lambda ms: len(ms) >= 1)
-    assert message.retain and message.payload == payload
+def wait_restored(collector: MqttCollector, held: dict[str, bytes]) -> None:
+    def restored(ms: list[Received]) -> bool:
+        last = {m.topic: m.payload for m in ms}
+        return all(last.get(topic) == payload for topic, payload in held.items())
+
+    collector.wait_for(restored)
 
 
-def test_discovery_is_published_again_on_reconnect(
+def assert_retained(broker: MqttBroker, mqtt_collector: Collect, held: dict[str, bytes]) -> None:
+    late = mqtt_collector(broker, list(held))  # subscribes afterwards: retained only
+    messages = late.wait_for(lambda ms: len(ms) >= len(held))
+    assert all(m.retain for m in messages)
+    assert {m.topic: m.payload for m in messages} == held
+
+
+def test_discovery_and_state_are_published_again_on_reconnect(
     mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
 ) -> None:
-    """After reconnecting to a broker that lost its retained messages, the sensor configs are
-    retained again, without a restart of the publisher."""
-    publisher, collector, config = announced_then_cleared(
+    """After reconnecting to a broker that lost its retained messages, the sensor configs and
+    the fields' last values are retained again, without a restart or a new reading."""
+    publisher, collector, held = announced_then_cleared(
         mqtt_broker, mqtt_collector, outbox, make_publisher
     )
     mqtt_broker.restart()
-    collector.wait_for(lambda ms: ms[-1].payload == config)
+    wait_restored(collector, held)
     assert publisher.stats()["reconnects"] >= 1
-    assert_retained(mqtt_broker, mqtt_collector, SERIAL_CONFIG, config)
+    assert_retained(mqtt_broker, mqtt_collector, held)
 
 
-def test_discovery_is_published_again_when_home_assistant_comes_online(
+def test_discovery_and_state_are_published_again_when_home_assistant_comes_online(
     mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
 ) -> None:
     """Home Assistant's birth message ("online" on homeassistant/status) brings the sensor
-    configs back, on the same connection."""
-    publisher, collector, config = announced_then_cleared(
+    configs and values back, on the same connection."""
+    publisher, collector, held = announced_then_cleared(
         mqtt_broker, mqtt_collector, outbox, make_publisher
     )
     mqtt_publish.single(
         "homeassistant/status", b"online", hostname=mqtt_broker.host, port=mqtt_broker.port
     )
-    collector.wait_for(lambda ms: ms[-1].payload == config)
+    wait_restored(collector, held)
     assert publisher.stats()["reconnects"] == 0
-    assert_retained(mqtt_broker, mqtt_collector, SERIAL_CONFIG, config)
+    assert_retained(mqtt_broker, mqtt_collector, held)
+
+
+def test_dropped_field_state_is_not_published_again(
+    mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
+) -> None:
+    """A field dropped by a reload stays removed: its last state is not restored on reconnect."""
+    publisher, collector, held = announced_then_cleared(
+        mqtt_broker, mqtt_collector, outbox, make_publisher
+    )
+    publisher.announce_fields(["batch"])
+    assert publisher.wait_idle(5)
+    mqtt_broker.restart()
+    wait_until(lambda: publisher.stats()["reconnects"] >= 1 and publisher.connected)
+    assert publisher.wait_idle(5)
+    time.sleep(0.3)  # anything published again would have come by now
+    assert [m.payload for m in collector.messages if m.topic == SERIAL_STATE][-1] == b""
 
 
 def test_disabled_discovery_publishes_no_config(
