@@ -236,7 +236,7 @@ class Publisher:
         self._refused: str | None = None
         self._offline_mid: int | None = None
         self._offline_acked = False
-        self._rediscover = False  # publish the configs and states again at the next turn
+        self._restore = False  # publish the configs and states again at the next turn
 
     # --- public API -------------------------------------------------------------------------
 
@@ -462,7 +462,7 @@ class Publisher:
         self._refused = None
         self._offline_mid = None
         self._offline_acked = False
-        self._rediscover = False
+        self._restore = False
         try:
             client = self._new_client()
             client.connect(s.host, s.port, s.keepalive)
@@ -499,9 +499,9 @@ class Publisher:
                     online_sent = True
                     # The broker may have lost its retained messages (restarted without
                     # persistence): the outbox delivered them once, this restores them.
-                    self._rediscover = True
-                if self._rediscover:
-                    self._rediscover = False
+                    self._restore = True
+                if self._restore:
+                    self._restore = False
                     self._publish_retained(client)
             self._settle()
             if self._connected and self._offline_mid is None:
@@ -682,7 +682,7 @@ class Publisher:
             and not msg.retain
         ):
             log.info("Home Assistant is online: publishing its configs and states again")
-            self._rediscover = True
+            self._restore = True
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any
