@@ -279,8 +279,15 @@ class Output:
         keep = data.rfind(b"\n") + 1  # a last line without its newline was torn by a kill
         done: set[str] = set()
         offset = good_end = 0
+        pending = b""  # a CSV record whose quoted file name holds a newline goes on
         for number, raw in enumerate(data[:keep].split(b"\n")[:-1]):
             offset += len(raw) + 1
+            if self.csv:
+                raw = pending + raw
+                if raw.count(b'"') % 2:  # inside quotes: the newline is the field's own
+                    pending = raw + b"\n"
+                    continue
+                pending = b""
             line = raw.decode("utf-8", errors="replace")
             if self.csv and number == 0:
                 if line.rstrip("\r\n") != ",".join(CSV_COLUMNS):
@@ -355,7 +362,8 @@ def _public(record: Record) -> Record:
 
 def _csv_row(r: Record) -> list[str]:
     if "error" in r:
-        # One record, one line: a newline in a message would break the torn-line check.
+        # One record, one line (a newline in a file name is quoted, and _recover joins it):
+        # a newline in a message would break the torn-line check.
         return [r["path"], "", "", "", "", "", "", " ".join(str(r["error"]).split())]
     chars = " ".join(f"{c['confidence']:.4f}" for c in r["chars"])
     return [

@@ -148,6 +148,23 @@ def test_a_second_run_skips_images_already_in_the_output(tmp_path: Path, model_p
     assert len(paths) == len(set(paths)) == 6
 
 
+def test_a_csv_record_of_a_file_name_with_a_newline_is_not_read_again(
+    tmp_path: Path, model_path: Path
+) -> None:
+    """A file name may hold a newline: its CSV record spans two lines (quoted), and a resumed
+    run still finds it there instead of reading the image again and again."""
+    folder = tmp_path / "in"
+    make_folder(folder, 2)
+    write_image(folder / "two\nlines.png", draw("ODD"))
+    out = tmp_path / "out.csv"
+    assert batch.run(BatchOptions(folder, out, model_path)).read == 3
+    summary = batch.run(BatchOptions(folder, out, model_path))
+    assert (summary.skipped, summary.read) == (3, 0)
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert sorted(Path(r["path"]).name for r in rows) == sorted([p.name for p in folder.iterdir()])
+    assert next(r["text"] for r in rows if "\n" in r["path"]) == "ODD"
+
+
 def test_a_torn_last_line_is_cut_and_its_image_read_again(tmp_path: Path, model_path: Path) -> None:
     """A record torn by a kill is removed; its image is read again, the others are not."""
     folder = tmp_path / "in"
