@@ -675,41 +675,56 @@ class Config:
     file: Path | None = field(default=None, metadata={"internal": True})
 
     def _problems(self) -> list[str]:
-        """Fields placed on labels: the label exists and the field lies on its canonical view.
+        return _across_sections(self.labels, self.fields, self.detect, self.source)
 
-        And when frames will be searched for lines, the detector model is there.
-        """
-        labels = {label.name: label for label in self.labels}
-        out = []
-        if self.detect.active(self.source.type, len(self.fields)):
-            path = self.detect.model_path()
+
+def _across_sections(
+    labels: tuple[LabelConfig, ...] | None,
+    fields: tuple[FieldConfig, ...] | None,
+    detect: DetectConfig | None,
+    source: SourceConfig | None,
+) -> list[str]:
+    """Fields placed on labels: the label exists and the field lies on its canonical view.
+    And when frames will be searched for lines, the detector model is there.
+
+    Each check reads only sections that passed their own checks (None: one did not), so it
+    runs even when another section has a mistake: a wrong mqtt.port does not hide a field's
+    missing label until the next round.
+    """
+    out = []
+    if detect is not None and source is not None and fields is not None:
+        if detect.active(source.type, len(fields)):
+            path = detect.model_path()
             if not path.is_file():
                 out.append(f"detect.model: detector model file not found, got '{path}'")
-        for i, f in enumerate(self.fields):
-            if f.label is None:
-                continue
-            label = labels.get(f.label)
-            if label is None:
-                hint = difflib.get_close_matches(f.label, list(labels), n=1)
-                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-                known = ", ".join(labels) or "none"
-                out.append(f"fields[{i}].label: no label named {f.label!r}{extra}; labels: {known}")
-                continue
-            points: tuple[tuple[float, float], ...]
-            if f.rect is not None:
-                x, y, rw, rh = f.rect
-                key, points = "rect", ((x, y), (x + rw, y + rh))
-            elif f.quad is not None:
-                key, points = "quad", f.quad
-            else:
-                continue  # the whole label
-            w, h = label.canonical_size()
-            if not all(0 <= x <= w and 0 <= y <= h for x, y in points):
-                out.append(
-                    f"fields[{i}].{key}: must lie on the label {label.name!r} "
-                    f"(its canonical view is {w}x{h} px)"
-                )
+    if labels is None or fields is None:
         return out
+    by_name = {label.name: label for label in labels}
+    for i, f in enumerate(fields):
+        if f.label is None:
+            continue
+        label = by_name.get(f.label)
+        if label is None:
+            hint = difflib.get_close_matches(f.label, list(by_name), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            known = ", ".join(by_name) or "none"
+            out.append(f"fields[{i}].label: no label named {f.label!r}{extra}; labels: {known}")
+            continue
+        points: tuple[tuple[float, float], ...]
+        if f.rect is not None:
+            x, y, rw, rh = f.rect
+            key, points = "rect", ((x, y), (x + rw, y + rh))
+        elif f.quad is not None:
+            key, points = "quad", f.quad
+        else:
+            continue  # the whole label
+        w, h = label.canonical_size()
+        if not all(0 <= x <= w and 0 <= y <= h for x, y in points):
+            out.append(
+                f"fields[{i}].{key}: must lie on the label {label.name!r} "
+                f"(its canonical view is {w}x{h} px)"
+            )
+    return out
 
 
 # --- the loader ------------------------------------------------------------------------------
@@ -722,6 +737,10 @@ def _show(v: Any) -> str:
 
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
+
+
+# The sections Config's checks across sections read (`_across_sections`'s parameters).
+_SPANNING = ("labels", "fields", "detect", "source")
 
 
 def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
@@ -750,8 +769,10 @@ def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
             f"{_join(where, str(key))}: unknown key{extra}; expected one of: {', '.join(known)}"
         )
     values: dict[str, Any] = {}
+    failed: set[str] = set()  # keys with a problem of their own
     for name, f in known.items():
         sub = _Ctx(ctx.base, ctx.errors, _join(where, name))
+        errors_before_key = len(ctx.errors)
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 ctx.errors.append(f"{sub.path}: is required")
@@ -762,7 +783,12 @@ def _load(cls: type, raw: Any, ctx: _Ctx) -> Any:
             values[name] = f.metadata["check"](raw[name], sub)
         except _Bad as bad:
             ctx.errors.append(f"{sub.path}: {bad}, got {_show(raw[name])}")
+        if len(ctx.errors) > errors_before_key:
+            failed.add(name)
     if len(ctx.errors) > before:
+        if cls is Config:  # what spans sections, where those sections passed
+            usable = {k: None if k in failed else values.get(k, ()) for k in _SPANNING}
+            ctx.errors.extend(_across_sections(**usable))
         return None
     obj = cls(**values)
     problems = getattr(obj, "_problems", None)

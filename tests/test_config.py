@@ -137,6 +137,31 @@ def test_all_problems_are_reported_in_one_message(write: Any) -> None:
     assert msg.count("\n  ") == 6
 
 
+def test_a_field_on_a_missing_label_is_reported_beside_other_sections_mistakes(
+    write: Any,
+) -> None:
+    """Checks that span sections (a field's label) are not put off to a second round by a
+    mistake in an unrelated section; a section with a mistake of its own is not read by them."""
+    plate = {"name": "plate", "find": "marker", "size": [600, 400]}
+    plate["marker"] = {"id": 7, "rect": [20, 20, 90, 90]}
+    msg = problems(
+        write(
+            {
+                "mqtt": {"port": "abc"},
+                "labels": [plate],
+                "fields": [{"name": "serial", "label": "plat"}],
+            }
+        )
+    )
+    assert "mqtt.port:" in msg
+    assert "fields[0].label: no label named 'plat' (did you mean 'plate'?)" in msg
+    assert msg.count("\n  ") == 2
+    # A label section with a problem of its own: no guesses about which labels exist.
+    plate["size"] = [600]
+    msg = problems(write({"labels": [plate], "fields": [{"name": "serial", "label": "plat"}]}))
+    assert "labels[0].size:" in msg and "no label named" not in msg
+
+
 def test_missing_model_file_is_refused(write: Any, tmp_path: Path) -> None:
     """A model path that does not exist is a config error naming model.path."""
     msg = problems(write({"model": {"path": str(tmp_path / "nope.onnx")}}))
