@@ -49,14 +49,11 @@ _CAPTURE_JOIN_SECONDS = 5.0
 class Counters:
     """What the daemon has done since it started; shown in STATUS= and the logs."""
 
-    captured: int = 0
     dropped: int = 0
     processed: int = 0
     frame_errors: int = 0
-    readings: int = 0
     published: int = 0
-    outbox_errors: int = 0
-    reloads: int = 0
+    outbox_errors: int = 0  # readings that could not be written to the outbox
 
 
 def iso(t: float) -> str:
@@ -253,7 +250,6 @@ class Daemon:
         c = self.counters
         try:
             for frame in source.frames(stop):
-                c.captured += 1
                 if source.live:
                     try:
                         q.put_nowait(frame)
@@ -367,6 +363,8 @@ class Daemon:
             f"{c.processed} frames, {c.published} readings queued, {c.dropped} frames dropped, "
             f"{c.frame_errors} errors; outbox {outbox}; MQTT {mqtt}"
         )
+        if c.outbox_errors:
+            status += f"; {c.outbox_errors} outbox write errors"
         if self._cfg.labels:
             from edge_ocr.anchor import finders
 
@@ -427,7 +425,6 @@ class Daemon:
         for f in self._cfg.fields:
             if f.name in missed:  # its label not found, or it lies outside this frame
                 readings.append(self._nothing(frame, f.name, now, missed[f.name]))
-        self.counters.readings += len(readings)
         return readings
 
     def _recognize_lines(self, frame: Frame) -> list[Reading]:
@@ -449,7 +446,6 @@ class Daemon:
             for name, line in zip(names, lines, strict=True)
         ]
         readings += [self._nothing(frame, name, now, "line not seen") for name in missed]
-        self.counters.readings += len(readings)
         return readings
 
     def _reading(
@@ -616,7 +612,6 @@ class Daemon:
             self._publisher.announce_fields(field_names(new))
         if source_changed:
             self._start_capture(new)
-        self.counters.reloads += 1
         log.info("configuration reloaded from %s", file)
         self._notify.ready(self._status())
         return True

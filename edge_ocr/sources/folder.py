@@ -51,7 +51,6 @@ def is_temporary(name: str) -> bool:
 class _Seen:
     key: tuple[int, int, int]  # size, mtime_ns, inode
     since: float  # monotonic time the key was first seen
-    scans: int = 1
     waiting_key: tuple[int, int, int] | None = None  # looked incomplete at this key
     stuck: bool = False  # handled, but could not be moved out: not read again at this key
 
@@ -135,7 +134,6 @@ class FolderSource:
                     continue
                 if seen.stuck:
                     continue
-                seen.scans += 1
                 # Unchanged across two scans: its age by mtime counts as stable time too, so
                 # files already waiting at start-up go at once.
                 stable_for = max(now - seen.since, wall - st.st_mtime)

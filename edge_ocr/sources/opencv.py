@@ -61,7 +61,6 @@ class OpencvSource:
         self.name = f"opencv:{_redact(cfg.url)}" if cfg.url else f"opencv:/dev/video{cfg.device}"
         self._ids = itertools.count(1)
         self._cap: Any = None
-        self.reconnects = 0
 
     def _open(self) -> Any:
         cfg = self._cfg
@@ -112,7 +111,6 @@ class OpencvSource:
                     log.info("%s: end of video", self.name)
                     return
                 continue
-            self.reconnects += 1
             log.warning("%s stopped delivering frames; reconnecting in %.1f s", self.name, delay)
             stop.wait(delay)
             delay = min(delay * 2, self._cfg.reconnect_max_delay)

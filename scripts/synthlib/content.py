@@ -104,10 +104,6 @@ class TextSource:
         self.words = load_words(charset)
         self.short_words = tuple(w for w in self.words if len(w) <= 6)
         self.tiny_words = tuple(w for w in self.words if len(w) <= 3)
-        self._letters = "".join(ch for ch in string.ascii_letters if ch in self._allowed)
-        self._upper = "".join(ch for ch in string.ascii_uppercase if ch in self._allowed)
-        self._digits = "".join(ch for ch in string.digits if ch in self._allowed)
-        self._symbols = "".join(ch for ch in charset if not ch.isalnum() and ch != " ")
         self._grammar: Sequence[tuple[float, Callable[[], str]]] = (
             (3.0, self.serial),
             (2.5, self.model),
