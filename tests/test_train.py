@@ -23,6 +23,7 @@ def test_smoke_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None
     common += ["--val-count", "2", "--eval-every", "2", "--real", str(tmp_path / "none")]
     common += ["--label-share", "0.8"]  # the mix reaches the spawned worker
     common += ["--replay", "0.5"]  # step 2 of 4 replays step 1's hardest lines
+    common += ["--truncate", "0.25"]  # of 2 lines a batch, the harder one is not learned from
     assert train.main([*common, "--steps", "2"]) == 0
     first = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
     assert first["step"] == 2 and first["samples"] == 4
@@ -69,3 +70,15 @@ def test_hard_lines_are_trained_on_once_more_hardest_first() -> None:
     assert len(hard.pool) == 2 and not hard.due(7)  # taken lines leave the pool
     with pytest.raises(ValueError, match="--replay"):
         train.HardLines(share=0.9, batch=4, seed=0)
+
+
+def test_truncation_leaves_out_the_highest_loss_lines() -> None:
+    """`--truncate`: a batch's lines of highest loss per character (generated lines past
+    reading) are left out of its loss; nothing is left out at 0, and at least one line when
+    any share is asked for."""
+    losses = torch.tensor([0.3, 9.0, 0.1, 0.2, 7.0, 0.4, 0.5, 0.6, 0.7, 0.8])
+    assert sorted(train.kept_lines(losses, 0.2).tolist()) == [0, 2, 3, 5, 6, 7, 8, 9]
+    assert sorted(train.kept_lines(losses, 0.0).tolist()) == list(range(10))
+    assert sorted(train.kept_lines(losses, 0.01).tolist()) == [0, 2, 3, 4, 5, 6, 7, 8, 9]
+    with pytest.raises(SystemExit):
+        train.main(["--run", "unused", "--truncate", "0.5"])
