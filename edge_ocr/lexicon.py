@@ -110,8 +110,8 @@ def snap(
     found = [m for m in words_of(read.text) if m.group() not in words]
     options = []  # (span, candidate texts of the word)
     for m in found:
-        cands = [_in_case_of(m.group(), w) for w in words.neighbours(m.group())]
-        cands = [c for c in cands if c and all(ch in charset for ch in c)]
+        cased = (_in_case_of(m.group(), w) for w in words.neighbours(m.group()))
+        cands = [c for c in cased if c is not None and all(ch in charset for ch in c)]
         if cands:
             options.append((m.span(), cands))
     if not options:
