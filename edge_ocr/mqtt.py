@@ -12,9 +12,10 @@ Discovery and retained state. `announce_fields` queues the configs in the outbox
 message; the worker also publishes the last announced configs, and the last state it delivered
 of each field, again on every (re)connect and whenever Home Assistant says "online". A broker
 that lost its retained messages (restarted without persistence) or a restarted Home Assistant
-gets the sensors and their values back without a restart of the daemon or a new reading. (The
-states are remembered in memory: after a restart of the daemon a field's state is restored by
-its next reading.)
+gets the sensors and their values back without a restart of the daemon or a new reading. The
+last delivered states are kept in the outbox file too, written in the same transaction as the
+acks that delivered them, so after a restart of the daemon `announce_fields` restores those of
+fields still configured.
 
 Delivery. Callers only write to the `Outbox` (committed to disk) and return; one worker thread
 owns the paho client and feeds it from the outbox while connected, at most ``max_inflight``
@@ -70,6 +71,7 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 
 _NOTE_OWNED_TOPICS = "mqtt.owned_retained_topics"
+_NOTE_STATE = "mqtt.state:"  # + state topic: its last delivered payload ("" once removed)
 _REPEAT_LOG_INTERVAL = 300.0  # seconds between repeats of the same connection error at WARNING
 _SELECT_TIMEOUT = 0.5  # upper bound between keepalive checks
 
@@ -282,7 +284,8 @@ class Publisher:
         if self._settings.homeassistant_discovery:
             for field in fields:
                 wanted[self._topics.discovery(field)] = self._discovery_config(field)
-        owned_now = set(wanted) | {self._topics.state(f) for f in fields}
+        state_topics = [self._topics.state(f) for f in fields]
+        owned_now = set(wanted) | set(state_topics)
         owned_before = self._owned_topics()
         stale = sorted(owned_before - owned_now)
         qos = self._settings.qos
@@ -292,11 +295,18 @@ class Publisher:
         if messages:
             self._outbox.put_many(messages)
         self._outbox.set_note(_NOTE_OWNED_TOPICS, json.dumps(sorted(owned_now)))
+        # What an earlier run delivered, for a broker that lost it while the daemon was away.
+        saved = {t: self._outbox.get_note(_NOTE_STATE + t) for t in state_topics}
         with self._lock:
             self._discovery_configs = wanted
-            self._states = {t: p for t, p in self._states.items() if t in owned_now}
+            states = {t: p.encode() for t, p in saved.items() if p}
+            restored = states.keys() - self._states.keys()
+            states.update({t: p for t, p in self._states.items() if t in owned_now})
+            self._states = states
         if stale:
             log.info("removing %d retained topics no longer configured: %s", len(stale), stale)
+        if restored:
+            self._restore = True  # publish them at once, also on a connection already up
         self._wake()
 
     def _owned_topics(self) -> set[str]:
@@ -597,18 +607,19 @@ class Publisher:
             return
         done = [self._inflight.pop(mid) for mid in self._done_mids if mid in self._inflight]
         delivered = self._inflight_states
-        states = [delivered.pop(mid) for mid in self._done_mids if mid in delivered]
+        states = dict(delivered.pop(mid) for mid in self._done_mids if mid in delivered)
         self._done_mids.clear()
         with self._lock:
-            for topic, payload in states:
+            for topic, payload in states.items():
                 if payload:
                     self._states[topic] = payload
                 else:  # an empty retained payload removed it
                     self._states.pop(topic, None)
         if not done:
             return
+        notes = {_NOTE_STATE + topic: payload.decode() for topic, payload in states.items()}
         try:
-            self._outbox.ack_many(done)
+            self._outbox.ack_many(done, notes)
         except OutboxError as err:
             # Delivered but still on disk: it will be sent again (a duplicate, not a loss).
             log.error("cannot remove %d delivered messages from the outbox: %s", len(done), err)

@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,10 +266,11 @@ class Outbox:
         """Remove a delivered message; an unknown id (already acked or dropped) is ignored."""
         self.ack_many([message_id])
 
-    def ack_many(self, message_ids: Iterable[int]) -> None:
-        """Remove several delivered messages in one transaction (one fsync)."""
+    def ack_many(self, message_ids: Iterable[int], notes: Mapping[str, str] | None = None) -> None:
+        """Remove several delivered messages in one transaction (one fsync), and set `notes`
+        (see set_note) in the same one, so they always tell what was delivered."""
         ids = [int(i) for i in message_ids]
-        if not ids:
+        if not ids and not notes:
             return
         with self._lock:
             db = self._connection()
@@ -288,6 +289,10 @@ class Outbox:
                     db.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
                     removed += int(n)
                     removed_bytes += int(size)
+                db.executemany(
+                    "INSERT OR REPLACE INTO notes(key, value) VALUES (?, ?)",
+                    list((notes or {}).items()),
+                )
                 db.execute("COMMIT")
             except sqlite3.Error as err:
                 _rollback(db)

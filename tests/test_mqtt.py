@@ -530,6 +530,20 @@ def test_discovery_and_state_are_published_again_when_home_assistant_comes_onlin
     assert_retained(mqtt_broker, mqtt_collector, held)
 
 
+def test_state_is_restored_by_the_next_run_after_the_broker_lost_it(
+    mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
+) -> None:
+    """The daemon restarted while the broker lost its retained messages: the next run, on the
+    same outbox file, publishes each configured field's last delivered value again at once."""
+    first, _, held = announced_then_cleared(mqtt_broker, mqtt_collector, outbox, make_publisher)
+    first.stop()
+    collector = mqtt_collector(mqtt_broker, [SERIAL_STATE])
+    second = make_publisher(fast_settings(mqtt_broker), outbox)
+    second.announce_fields(["serial"])
+    collector.wait_for(lambda ms: any(m.payload == held[SERIAL_STATE] for m in ms))
+    assert_retained(mqtt_broker, mqtt_collector, held)
+
+
 def test_dropped_field_state_is_not_published_again(
     mqtt_broker: MqttBroker, mqtt_collector: Collect, outbox: Outbox, make_publisher: Any
 ) -> None:

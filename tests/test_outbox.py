@@ -152,6 +152,17 @@ def test_notes_persist(outbox_path: Path) -> None:
         assert box.get_note("k") == "v2"
 
 
+def test_ack_sets_notes_with_the_messages_it_removes(outbox_path: Path) -> None:
+    """ack_many removes the delivered messages and sets its notes in one step: both are there
+    after reopening (what the publisher remembers as delivered always was)."""
+    with Outbox(outbox_path) as box:
+        first, second = box.put("t", b"a", retain=True), box.put("t", b"b", retain=True)
+        box.ack_many([first], {"delivered:t": "a"})
+    with Outbox(outbox_path) as box:
+        assert [m.id for m in box.peek(10)] == [second]
+        assert box.get_note("delivered:t") == "a"
+
+
 def test_concurrent_puts_from_threads_all_land(outbox_path: Path) -> None:
     """Puts from several threads are all stored, each thread's in its own order."""
     with Outbox(outbox_path, synchronous="NORMAL") as box:
