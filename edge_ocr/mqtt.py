@@ -238,7 +238,10 @@ class Publisher:
         self._refused: str | None = None
         self._offline_mid: int | None = None
         self._offline_acked = False
-        self._restore = False  # publish the configs and states again at the next turn
+        # Publish the configs and states again at the worker's next turn: set on connect and on
+        # Home Assistant's birth message (worker), and by announce_fields (caller) when it
+        # brought back states an earlier run delivered.
+        self._restore = False
 
     # --- public API -------------------------------------------------------------------------
 
@@ -271,8 +274,9 @@ class Publisher:
         self._wake()
 
     def announce_fields(self, fields: list[str]) -> None:
-        """Publish Home Assistant discovery for these fields (retained), and clear what an
-        earlier announcement published that is no longer wanted.
+        """Publish Home Assistant discovery for these fields (retained), clear what an
+        earlier announcement published that is no longer wanted, and publish again the states
+        of these fields that an earlier run delivered (kept in the outbox file).
 
         The topics announced are remembered in the outbox file, so a field dropped from the
         configuration while the daemon was stopped still has its discovery config and
