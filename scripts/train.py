@@ -168,6 +168,26 @@ def kept_lines(losses: torch.Tensor, share: float) -> torch.Tensor:
     return losses.argsort()[: len(losses) - drop]
 
 
+class WeightAverage:
+    """An exponential moving average of a network's weights and BatchNorm statistics (`--ema`),
+    updated after every step. The mean of a cycle's start and end reads better than either
+    (0.2.11, 0.2.13); a running mean over the cycle's steps is the same idea without choosing the
+    two points. Integer entries (BatchNorm's batch counters) follow the network."""
+
+    def __init__(self, decay: float, state: dict[str, torch.Tensor]) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in state.items()}
+
+    @torch.no_grad()
+    def update(self, state: dict[str, torch.Tensor]) -> None:
+        for k, v in state.items():
+            mean = self.state[k]
+            if mean.is_floating_point():
+                mean.lerp_(v.detach(), 1.0 - self.decay)
+            else:
+                mean.copy_(v)
+
+
 def load_eval_set(
     items: list[tuple[np.ndarray, str]], info: ModelInfo
 ) -> list[tuple[np.ndarray, str]]:
@@ -325,6 +345,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="share of each batch's highest-loss lines left out of its loss (0: none)",
     )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="also keep an exponential moving average of the weights with this decay per step "
+        "(e.g. 0.999), written to RUN/ema.pt; 0: off",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--workers", type=int, default=2, help="data generation processes")
@@ -338,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not 0.0 <= args.truncate < 0.5:
         p.error(f"--truncate must be in [0, 0.5), got {args.truncate}")
+    if args.ema and not 0.0 < args.ema < 1.0:
+        p.error(f"--ema must be in (0, 1), got {args.ema}")
 
     from tqdm import tqdm
 
@@ -375,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
         best = state.get("best", -1.0)
     elif args.init:
         model.load_state_dict(init["model"])
+    ema = None
+    if args.ema:
+        ema = WeightAverage(args.ema, model.state_dict())
+        if state is not None and "ema" in state:
+            ema.state = state["ema"]
     bf16 = use_bf16(args.precision, device)
     print(
         f"model: {count_params(model)} parameters, {macs(shape, 128) / 1e6:.1f} MMAC per 32x128 "
@@ -417,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     hard = HardLines(args.replay, args.batch, args.seed + step) if args.replay else None
 
     def save_last() -> None:
+        extra: dict[str, object] = {}
+        if ema is not None:
+            extra["ema"] = ema.state
+            save(run / "ema.pt", model=ema.state, shape=shape.to_dict(), step=step, charset=charset)
         save(
             last,
             model=model.state_dict(),
@@ -428,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             best=best,
             charset=charset,
             args=vars(args),
+            **extra,
         )
 
     bar = tqdm(total=args.steps, initial=step, dynamic_ncols=True, mininterval=5)
@@ -460,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         opt.step()
         if args.sparsity and step >= args.sparsity_start:
             prox_l1(model, lr * args.sparsity)
+        if ema is not None:
+            ema.update(model.state_dict())
         step += 1
         samples += images.shape[0]
         losses.append(loss.item())

@@ -24,6 +24,7 @@ def test_smoke_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None
     common += ["--label-share", "0.8"]  # the mix reaches the spawned worker
     common += ["--replay", "0.5"]  # step 2 of 4 replays step 1's hardest lines
     common += ["--truncate", "0.25"]  # of 2 lines a batch, the harder one is not learned from
+    common += ["--ema", "0.5"]
     assert train.main([*common, "--steps", "2"]) == 0
     first = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
     assert first["step"] == 2 and first["samples"] == 4
@@ -34,6 +35,21 @@ def test_smoke_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None
     rows = (run / "curve.tsv").read_text().splitlines()
     assert rows[0].startswith("step\t") and [r.split("\t")[0] for r in rows[1:]] == ["2", "4"]
     assert (run / "best.pt").exists()
+    ema = torch.load(run / "ema.pt", map_location="cpu", weights_only=False)
+    assert ema["step"] == 4 and ema["model"].keys() == last["model"].keys()
+    assert any(not torch.equal(ema["model"][k], last["model"][k]) for k in ema["model"])
+
+
+def test_weight_average_follows_the_weights_by_its_decay() -> None:
+    """`--ema`: each step moves the running mean (1 - decay) of the way to the new weights;
+    BatchNorm's integer batch counter is the network's own."""
+    mean = train.WeightAverage(0.75, {"w": torch.zeros(2), "n": torch.tensor(0)})
+    for _ in range(2):
+        mean.update({"w": torch.tensor([4.0, -4.0]), "n": torch.tensor(7)})
+    assert torch.allclose(mean.state["w"], torch.tensor([1.75, -1.75]))
+    assert int(mean.state["n"]) == 7
+    with pytest.raises(SystemExit):
+        train.main(["--run", "unused", "--ema", "1.0"])
 
 
 def test_bf16_only_where_the_cpu_computes_it(tmp_path: Path) -> None:
