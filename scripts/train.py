@@ -405,10 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.init:
         model.load_state_dict(init["model"])
     ema = None
-    if args.ema:
-        ema = WeightAverage(args.ema, model.state_dict())
-        if state is not None and "ema" in state:
-            ema.state = state["ema"]
+    if args.ema:  # a resumed run goes on with its average, on the network's device
+        start = state["ema"] if state is not None and "ema" in state else model.state_dict()
+        ema = WeightAverage(args.ema, {k: v.to(device) for k, v in start.items()})
     bf16 = use_bf16(args.precision, device)
     print(
         f"model: {count_params(model)} parameters, {macs(shape, 128) / 1e6:.1f} MMAC per 32x128 "
