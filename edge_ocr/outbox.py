@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 ).split(";")
+# set_note's write, also made by ack_many inside its own transaction.
+_SET_NOTE = "INSERT OR REPLACE INTO notes(key, value) VALUES (?, ?)"
 
 # Log the first drop and then one in this many, so a long outage does not flood the journal.
 _DROP_LOG_EVERY = 1000
@@ -289,10 +291,7 @@ class Outbox:
                     db.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
                     removed += int(n)
                     removed_bytes += int(size)
-                db.executemany(
-                    "INSERT OR REPLACE INTO notes(key, value) VALUES (?, ?)",
-                    list((notes or {}).items()),
-                )
+                db.executemany(_SET_NOTE, list((notes or {}).items()))
                 db.execute("COMMIT")
             except sqlite3.Error as err:
                 _rollback(db)
@@ -331,7 +330,7 @@ class Outbox:
         with self._lock:
             db = self._connection()
             try:
-                db.execute("INSERT OR REPLACE INTO notes(key, value) VALUES (?, ?)", (key, value))
+                db.execute(_SET_NOTE, (key, value))
             except sqlite3.Error as err:
                 raise OutboxError(f"cannot write to outbox {self._path}: {err}") from err
 
